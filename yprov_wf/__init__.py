@@ -1,0 +1,28 @@
+"""yprov-wf: W3C PROV provenance for ML runs inside workflows (workflow → task → ML run).
+
+    import yprov_wf as yp
+    with yp.workflow("digits", namespace="https://example.org/"):
+        with yp.task("train"):
+            yp.start_run(prov_user_namespace="https://example.org/", experiment_name="mlp")
+            yp.log_metric("loss", 0.1, context=yp.Context.TRAINING, step=0)
+            yp.end_run()
+"""
+
+from yprov_wf.api import (
+    active_run, end_run, log_artifact, log_carbon_metrics, log_current_execution_time, log_dataset, log_metric,
+    log_metrics, log_model, log_param, log_params, log_system_metrics, save_model_version, start_run, task,
+    workflow,
+)
+from yprov_wf.context import Context
+from yprov_wf.errors import NoActiveRunError, ProvenanceWarning
+from yprov_wf.recording.run import Run, RunInfo
+from yprov_wf.recording.scopes import TaskScope, WorkflowScope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Context", "NoActiveRunError", "ProvenanceWarning", "Run", "RunInfo", "TaskScope", "WorkflowScope",
+    "__version__", "active_run", "end_run", "log_artifact", "log_carbon_metrics", "log_current_execution_time",
+    "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "log_system_metrics",
+    "save_model_version", "start_run", "task", "workflow",
+]

@@ -1,0 +1,176 @@
+"""The fluent, module-level API of the yProv4ML paper (MLflow-like): start_run, log_*, end_run,
+plus the workflow and task scopes. Each call acts on the run current in the caller's context."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from yprov_wf.errors import NoActiveRunError, ProvenanceWarning
+from yprov_wf.prov.vocabulary import check_namespace
+from yprov_wf.recording import current
+from yprov_wf.recording.run import Run
+from yprov_wf.recording.scopes import PathLike, TaskScope, WorkflowScope
+
+_get_run = current.run_var.get
+
+
+def workflow(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Open a workflow run: ``with workflow("digits", namespace=…, save_dir=…):`` or ``@workflow``.
+
+    Options: ``namespace``, ``save_dir``, ``run_id``, ``params``, ``engine``, ``env_vars``, ``artifact_roots``.
+    """
+    return _scope(WorkflowScope, name, options)
+
+
+def task(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Open a task attempt (one PROV bundle): ``with task("train", inputs=[…], outputs=[…]):`` or ``@task``.
+
+    Options: ``inputs``, ``outputs``, ``params``, ``run_id``, ``attempt``, ``attributes``, and
+    ``namespace``/``save_dir`` for a task that runs with no workflow around it.
+    """
+    return _scope(TaskScope, name, options)
+
+
+def _scope(cls: type, name: Any, options: dict[str, Any]) -> Any:
+    if callable(name):  # bare decorator: @task
+        return cls(name.__name__, **options)(name)
+    if name is None:  # @task(...) with no name: named after the function
+        return lambda fn: cls(getattr(fn, "__name__", "task"), **options)(fn)
+    return cls(name, **options)
+
+
+def start_run(prov_user_namespace: str, experiment_name: str | None = None,
+              provenance_save_dir: PathLike | None = None, collect_all_processes: bool = False,
+              save_after_n_logs: int = 100, rank: int | None = None, *, world_size: int | None = None) -> Run:
+    """Start an ML run in the current task (or, outside any task, a workflow of one task).
+
+    Also a context manager: ``with start_run(…) as run:`` ends the run, failed if an exception escapes.
+    """
+    namespace = check_namespace(prov_user_namespace)
+    experiment = experiment_name or "experiment"
+    active = _get_run()
+    if active is not None and not active.closed:
+        raise RuntimeError(f"run {active.run_id!r} is still active in this context; call end_run() first")
+    if not isinstance(collect_all_processes, bool):
+        raise TypeError(f"collect_all_processes must be a bool, got {collect_all_processes!r}")
+    rank = _env_int(rank, "rank", ("RANK", "SLURM_PROCID"), 0)
+    world_size = _env_int(world_size, "world_size", ("WORLD_SIZE", "SLURM_NTASKS"), 1)
+    task_scope = current.task_var.get() or current.only_open(TaskScope)
+    owns_task = task_scope is None or task_scope.closed
+    if owns_task:
+        task_scope = TaskScope(experiment, namespace=namespace, save_dir=provenance_save_dir).open()
+    return Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=rank, world_size=world_size,
+               collect_all_processes=collect_all_processes, owns_task=owns_task).open()
+
+
+def end_run(create_graph: bool = False, create_svg: bool = False) -> None:
+    """End the current run and write its records (and its task's and workflow's, if it opened them)."""
+    if create_graph or create_svg:
+        warnings.warn("yprov-wf: graph and SVG output are not available in this version; "
+                      "the PROV-JSON is written as usual", ProvenanceWarning, stacklevel=2)
+    active_run().end()
+
+
+def active_run() -> Run:
+    """The run current in this context (or the only run open in the process); NoActiveRunError if none."""
+    run = _get_run()
+    if run is None or run.closed:
+        run = current.only_open(Run)
+        if run is None:
+            n = current.count_open(Run)
+            raise NoActiveRunError("no active run in this context; call yprov_wf.start_run() first" if n == 0
+                                   else f"no active run in this context and {n} runs are open in other threads")
+    return run
+
+
+def log_metric(key: str, value: float, context: Any = None, step: int | None = None,
+               timestamp: float | None = None) -> None:
+    """Append one point to the series (key, context); ``step`` defaults to the series' point count."""
+    run = _get_run()
+    if run is None or run.closed:
+        run = active_run()
+    run.metrics.log(key, value, context, step, timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], context: Any = None, step: int | None = None,
+                timestamp: float | None = None) -> None:
+    log = active_run().metrics.log
+    for key, value in _mapping(metrics, "metrics").items():
+        log(key, value, context, step, timestamp)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record a parameter (used by the run). Logging the same key with another value raises ValueError."""
+    active_run().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    run = active_run()
+    for key, value in _mapping(params, "params").items():
+        run.log_param(key, value)
+
+
+def log_artifact(path: PathLike, context: Any = None, step: int | None = None, timestamp: float | None = None,
+                 *, is_input: bool = False, name: str | None = None) -> Any:
+    return active_run().log_artifact(path, context, step, timestamp, is_input=is_input, name=name)
+
+
+def log_model(model: Any, model_label: str) -> Any:
+    return active_run().log_model(model, model_label)
+
+
+def save_model_version(model: Any, model_name: str, context: Any = None, step: int | None = None,
+                       timestamp: float | None = None) -> Any:
+    return active_run().save_model_version(model, model_name, context, step, timestamp)
+
+
+def log_dataset(dataset: Any, label: str, context: Any = None) -> None:
+    active_run().log_dataset(dataset, label, context)
+
+
+def log_current_execution_time(label: str, context: Any = None, step: int | None = None) -> float:
+    return active_run().log_current_execution_time(label, context, step)
+
+
+def log_system_metrics(context: Any = None, step: int | None = None) -> None:
+    """Sample CPU, memory, disk and this process's memory once, as metrics of the current run."""
+    from yprov_wf.system import system_sample
+
+    run = active_run()
+    for key, value in system_sample(run.workflow.dir.root).items():
+        run.metrics.log(key, value, context, step)
+
+
+def log_carbon_metrics(context: Any = None, step: int | None = None) -> None:
+    """Energy and emissions need the energy collectors, which this version does not ship yet: warns once."""
+    active_run()
+    if not _carbon_warned:
+        _carbon_warned.append(True)
+        warnings.warn("yprov-wf: energy and carbon collection is not available in this version; "
+                      "nothing was recorded", ProvenanceWarning, stacklevel=2)
+
+
+_carbon_warned: list[bool] = []
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping of names to values, got {type(value).__name__}")
+    return value
+
+
+def _env_int(value: int | None, what: str, names: tuple[str, ...], default: int) -> int:
+    if value is not None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{what} must be a non-negative int, got {value!r}")
+        return value
+    for name in names:
+        raw = os.environ.get(name)
+        if raw is not None and raw.strip().isdigit():
+            return int(raw)
+    return default
+
+

@@ -1,0 +1,109 @@
+"""The on-disk layout of one workflow run, identifiers, safe file names and atomic writes.
+
+    <save_dir>/<workflow-name>/<workflow-run-id>/
+        workflow.json            tasks/<task-run-id>.json     journal/<task-run-id>.jsonl
+        metrics/<run-id>.parquet artifacts/<run-id>/…
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME = 80
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """A file-system-safe rendering of ``name``; distinct names stay distinct (a short hash is added
+    whenever characters had to be replaced)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {type(name).__name__}")
+    if not name or not name.strip():
+        raise ValueError(f"{what} must not be empty")
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "_"
+    if cleaned != name or len(cleaned) > _MAX_NAME:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        cleaned = f"{cleaned[:_MAX_NAME]}-{digest}"
+    return cleaned
+
+
+def new_run_id(label: str) -> str:
+    """A unique id for a task or ML run: the label made safe plus 8 random hex digits."""
+    return f"{safe_name(label)[:40]}-{secrets.token_hex(4)}"
+
+
+def new_workflow_run_id() -> str:
+    """A unique, time-sortable workflow run id (UTC start time plus random hex)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class WorkflowDir:
+    """Paths inside one workflow run folder. Creating it makes nothing on disk."""
+
+    root: Path
+
+    @property
+    def workflow_file(self) -> Path:
+        return self.root / "workflow.json"
+
+    @property
+    def workflow_journal(self) -> Path:
+        return self.root / "journal" / "workflow.jsonl"
+
+    def task_file(self, task_id: str) -> Path:
+        return self.root / "tasks" / f"{task_id}.json"
+
+    def task_journal(self, task_id: str) -> Path:
+        return self.root / "journal" / f"{task_id}.jsonl"
+
+    def metrics_log(self, run_id: str) -> Path:
+        return self.root / "metrics" / f"{run_id}.ylog"
+
+    def metrics_file(self, run_id: str) -> Path:
+        return self.root / "metrics" / f"{run_id}.parquet"
+
+    def artifacts(self, run_id: str) -> Path:
+        return self.root / "artifacts" / run_id
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the run folder, with forward slashes (as recorded in PROV)."""
+        return path.relative_to(self.root).as_posix()
+
+    def resolve(self, relative: str) -> Path:
+        """The file a recorded relative location points to; refuses locations that leave the folder."""
+        root = self.root.resolve()
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root):
+            raise ValueError(f"location {relative!r} escapes the provenance folder {self.root}")
+        return target
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

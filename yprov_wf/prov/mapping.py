@@ -1,0 +1,186 @@
+"""Pure mapping from records to PROV documents: one bundle per task, one workflow document.
+
+    workflow ──wasStartedBy(starter)── task ──wasStartedBy(starter)── ML run
+    collection ─hadMember→ bundle ─wasGeneratedBy→ task
+    run ─used→ params, datasets, input artifacts;  run ←wasGeneratedBy─ series, model versions, models, artifacts
+    model version ─wasRevisionOf→ previous version;  task ─used/←wasGeneratedBy─ data files (sha256)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
+from prov.model import ProvBundle, ProvDocument, QualifiedName
+
+from yprov_wf.prov import vocabulary as v
+from yprov_wf.recording.records import FileRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
+
+
+def task_document(task: TaskRecord) -> ProvDocument:
+    """A document holding exactly one bundle: the task attempt and its nested ML runs."""
+    doc, user, ywf = _document(task.namespace)
+    b = doc.bundle(user[v.bundle_id(task.task_id)])
+    t = _task_activity(b, user, ywf, task)
+    b.wasStartedBy(t, None, user[v.workflow_id(task.workflow_id)], _time(task.started))
+    _params(b, user, ywf, t, ("task", task.task_id), task.params, task.started)
+    _files(b, user, ywf, t, task)
+    for run in task.runs:
+        _run(b, user, ywf, t, run)
+    return doc
+
+
+def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDocument:
+    """The workflow activity, its tasks and their data flow, and the collection of task bundles."""
+    doc, user, ywf = _document(wf.namespace)
+    w = doc.activity(
+        user[v.workflow_id(wf.workflow_id)], _time(wf.started), _time(wf.ended),
+        _attrs(ywf, {"prov:type": ywf[v.WORKFLOW_RUN], "name": wf.name, "status": wf.status,
+                     "engine": wf.engine, "error": wf.error, **wf.environment}),
+    )
+    _params(doc, user, ywf, w, ("workflow", wf.workflow_id), wf.params, wf.started)
+    coll = doc.collection(user[v.collection_id(wf.workflow_id)], {PROV_TYPE: ywf[v.TASK_COLLECTION]})
+    doc.wasGeneratedBy(coll, w, _time(wf.ended))
+    producers: dict[str, list[QualifiedName]] = {}
+    for task in tasks:
+        t = _task_activity(doc, user, ywf, task)
+        doc.wasStartedBy(t, None, w, _time(task.started))
+        bundle = doc.entity(user[v.bundle_id(task.task_id)],
+                            {PROV_TYPE: PROV_BUNDLE, PROV_LOCATION: f"tasks/{task.task_id}.json"})
+        doc.wasGeneratedBy(bundle, t, _time(task.ended))
+        doc.hadMember(coll, bundle)
+        _files(doc, user, ywf, t, task)
+        for f in task.outputs:
+            producers.setdefault(f.sha256, []).append(t.identifier)
+    for task in tasks:
+        consumer = user[v.task_id(task.task_id)]
+        upstream = {p for f in task.inputs for p in producers.get(f.sha256, ()) if p != consumer}
+        for producer in sorted(upstream, key=str):
+            doc.wasInformedBy(consumer, producer)
+    return doc
+
+
+def to_json(doc: ProvDocument) -> bytes:
+    return doc.serialize(format="json", indent=1).encode("utf-8")
+
+
+def _document(namespace: str) -> tuple[ProvDocument, Any, Any]:
+    doc = ProvDocument()
+    user = doc.add_namespace(v.USER_PREFIX, namespace)
+    ywf = doc.add_namespace(v.YWF_PREFIX, v.YWF_URI)
+    return doc, user, ywf
+
+
+def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
+    return scope.activity(
+        user[v.task_id(task.task_id)], _time(task.started), _time(task.ended),
+        _attrs(ywf, {"prov:type": ywf[v.TASK_RUN], "name": task.name, "status": task.status,
+                     "attempt": task.attempt, "host": task.host, "pid": task.pid, "error": task.error,
+                     "workflow": task.workflow_name, **task.attributes}),
+    )
+
+
+def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
+    for f in task.inputs:
+        scope.used(activity, _file(scope, user, ywf, f), _time(task.started))
+    for f in task.outputs:
+        scope.wasGeneratedBy(_file(scope, user, ywf, f), activity, _time(task.ended))
+
+
+def _file(scope: ProvBundle, user, ywf, f: FileRecord):
+    ident = user[v.file_id(f.sha256)]
+    existing = scope.get_record(ident)
+    if existing:
+        return existing[0]
+    return scope.entity(ident, _attrs(ywf, {
+        "prov:type": ywf[v.DATA_FILE], "prov:atLocation": f.path, "sha256": f.sha256, "size": f.size,
+    }))
+
+
+def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
+            params: Iterable[ParamRecord], when: float) -> None:
+    for p in params:
+        e = scope.entity(user[v.local(*owner, "param", p.key)], _attrs(ywf, {
+            "prov:type": ywf[v.PARAMETER], "key": p.key, "prov:value": p.value, "valueType": p.type,
+        }))
+        scope.used(activity, e, _time(when))
+
+
+def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
+    r = b.activity(
+        user[v.run_id(run.run_id)], _time(run.started), _time(run.ended),
+        _attrs(ywf, {"prov:type": ywf[v.ML_RUN], "experiment": run.experiment, "status": run.status,
+                     "rank": run.rank, "worldSize": run.world_size,
+                     "collectAllProcesses": run.collect_all_processes, "error": run.error}),
+    )
+    b.wasStartedBy(r, None, task_activity, _time(run.started))
+    _params(b, user, ywf, r, ("run", run.run_id), run.params, run.started)
+    mf = run.metrics_file
+    for s in run.series:
+        e = b.entity(user[v.local("run", run.run_id, "metric", s.context or "-", s.key)], _attrs(ywf, {
+            "prov:type": ywf[v.METRIC_SERIES], "key": s.key, "context": s.context, "count": s.count,
+            "nonFiniteCount": s.non_finite, "first": s.first, "last": s.last, "min": s.minimum,
+            "max": s.maximum, "firstStep": s.first_step, "lastStep": s.last_step,
+            "firstTime": _time(s.first_time), "lastTime": _time(s.last_time),
+            "prov:atLocation": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
+        }))
+        b.wasGeneratedBy(e, r, _time(s.last_time))
+    versions: dict[str, Any] = {}
+    for mv in run.model_versions:
+        e = b.entity(user[v.local("run", run.run_id, "model", mv.model_name, str(mv.version))], _attrs(ywf, {
+            "prov:type": ywf[v.MODEL_VERSION], "modelName": mv.model_name, "version": mv.version,
+            "context": mv.context, "step": mv.step, "prov:atLocation": mv.path, "sha256": mv.sha256,
+            "size": mv.size,
+        }))
+        b.wasGeneratedBy(e, r, _time(mv.time))
+        previous = versions.get(mv.model_name)
+        if previous is not None:
+            b.wasRevisionOf(e, previous)
+        versions[mv.model_name] = e
+        versions[f"{mv.model_name}/{mv.version}"] = e
+    for m in run.models:
+        e = b.entity(user[v.local("run", run.run_id, "model", m.label)], _attrs(ywf, {
+            "prov:type": ywf[v.MODEL], "label": m.label, "prov:atLocation": m.path, "sha256": m.sha256,
+            "size": m.size, **m.summary,
+        }))
+        b.wasGeneratedBy(e, r, _time(m.time))
+        if m.revision_of in versions:
+            b.wasRevisionOf(e, versions[m.revision_of])
+    for a in run.artifacts:
+        e = b.entity(user[v.local("run", run.run_id, "artifact", a.name)], _attrs(ywf, {
+            "prov:type": ywf[v.ARTIFACT], "name": a.name, "source": a.source, "context": a.context,
+            "step": a.step, "prov:atLocation": a.path, "sha256": a.sha256, "size": a.size,
+        }))
+        if a.is_input:
+            b.used(r, e, _time(a.time))
+        else:
+            b.wasGeneratedBy(e, r, _time(a.time))
+    for d in run.datasets:
+        e = b.entity(user[v.local("run", run.run_id, "dataset", d.label)], _attrs(ywf, {
+            "prov:type": ywf[v.DATASET], "label": d.label, "kind": d.kind, "samples": d.samples,
+            "context": d.context, "prov:atLocation": d.path, "sha256": d.sha256, **d.attributes,
+        }))
+        b.used(r, e, _time(d.time))
+
+
+_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:atLocation": PROV_LOCATION}
+
+
+def _attrs(ywf, items: dict[str, Any]) -> dict[Any, Any]:
+    """PROV attributes from plain values: drops None and non-finite floats, JSON-encodes containers."""
+    out: dict[Any, Any] = {}
+    for name, value in items.items():
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            continue
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value, sort_keys=True)
+        out[_PROV_ATTRS.get(name) or ywf[name]] = value
+    return out
+
+
+def _time(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc)

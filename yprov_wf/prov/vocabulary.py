@@ -1,0 +1,66 @@
+"""The yprov-wf vocabulary: one namespace for this project's classes and properties.
+
+Documented term by term in docs/prov-mapping.md.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+YWF_PREFIX = "ywf"
+YWF_URI = "https://w3id.org/yprov-wf/ns#"
+USER_PREFIX = "user"
+
+# Classes (values of prov:type)
+WORKFLOW_RUN = "WorkflowRun"
+TASK_RUN = "TaskRun"
+ML_RUN = "MLRun"
+TASK_COLLECTION = "TaskCollection"
+PARAMETER = "Parameter"
+METRIC_SERIES = "MetricSeries"
+MODEL_VERSION = "ModelVersion"
+MODEL = "Model"
+ARTIFACT = "Artifact"
+DATASET = "Dataset"
+DATA_FILE = "DataFile"
+
+
+def check_namespace(namespace: str) -> str:
+    """The user's namespace as an absolute IRI ending in '/' or '#'; raises ValueError otherwise."""
+    if not isinstance(namespace, str):
+        raise TypeError(f"prov_user_namespace must be a str, got {type(namespace).__name__}")
+    parts = urlsplit(namespace)
+    if not parts.scheme or not (parts.netloc or parts.scheme in ("urn", "tag")) or " " in namespace:
+        raise ValueError(
+            f"prov_user_namespace {namespace!r} is not an absolute IRI; use e.g. 'https://example.org/'"
+        )
+    return namespace if namespace.endswith(("/", "#")) else namespace + "/"
+
+
+def local(*parts: str) -> str:
+    """A local name under the user's namespace; each part is percent-encoded (keys may hold '/')."""
+    return "/".join(quote(p, safe="-._~") for p in parts)
+
+
+def workflow_id(wf: str) -> str:
+    return local("workflow", wf)
+
+
+def collection_id(wf: str) -> str:
+    return local("workflow", wf, "collection")
+
+
+def task_id(task: str) -> str:
+    return local("task", task)
+
+
+def bundle_id(task: str) -> str:
+    return local("task", task, "bundle")
+
+
+def run_id(run: str) -> str:
+    return local("run", run)
+
+
+def file_id(sha256: str) -> str:
+    return local("file", sha256)

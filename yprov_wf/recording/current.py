@@ -1,0 +1,75 @@
+"""Which workflow, task and run are current: contextvars first, so concurrent threads and asyncio
+tasks each record into their own scope; and the process-wide list of open scopes, used to close them
+at exit and to find the one open scope from a thread that was started without a copied context."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+import traceback
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yprov_wf.recording.run import Run
+    from yprov_wf.recording.scopes import TaskScope, WorkflowScope
+
+workflow_var: ContextVar[WorkflowScope | None] = ContextVar("yprov_wf_workflow", default=None)
+task_var: ContextVar[TaskScope | None] = ContextVar("yprov_wf_task", default=None)
+run_var: ContextVar[Run | None] = ContextVar("yprov_wf_run", default=None)
+
+_lock = threading.Lock()
+_open: list[Any] = []  # open scopes, innermost last
+_uncaught: list[str] = []  # set by the excepthook: why the process is going down
+_installed = False
+
+
+def register(scope: Any) -> None:
+    global _installed
+    with _lock:
+        _open.append(scope)
+        if not _installed:
+            _installed = True
+            atexit.register(_close_all_at_exit)
+            previous = sys.excepthook
+
+            def hook(exc_type, exc, tb):  # record the crash, then behave as before
+                _uncaught.append(error_text(exc))
+                previous(exc_type, exc, tb)
+
+            sys.excepthook = hook
+
+
+def unregister(scope: Any) -> None:
+    with _lock:
+        if scope in _open:
+            _open.remove(scope)
+
+
+def only_open(kind: type) -> Any:
+    """The single open scope of ``kind`` in this process, or None when there are none or several."""
+    with _lock:
+        found = [s for s in _open if isinstance(s, kind)]
+    return found[0] if len(found) == 1 else None
+
+
+def count_open(kind: type) -> int:
+    with _lock:
+        return sum(isinstance(s, kind) for s in _open)
+
+
+def _close_all_at_exit() -> None:
+    from yprov_wf.recording.records import FAILED, INTERRUPTED
+
+    status, error = (FAILED, _uncaught[-1]) if _uncaught else (INTERRUPTED, "process exited before the scope closed")
+    with _lock:
+        scopes = list(reversed(_open))
+    for scope in scopes:
+        scope.close_at_exit(status, error)
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception, one line, bounded."""
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text[:2000]

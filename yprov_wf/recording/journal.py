@@ -1,0 +1,143 @@
+"""The per-task journal (``journal/<task-run-id>.jsonl``): every record is appended as one JSON line
+the moment it is logged, and records are rebuilt by replaying those lines.
+
+The live scopes and ``yprov-wf recover`` both go through :func:`apply`, so a task rebuilt after a
+kill holds exactly what had been logged before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from yprov_wf.metrics import SeriesSummary
+from yprov_wf.recording.records import (
+    ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord, ParamRecord, RunRecord,
+    TaskRecord, WorkflowRecord,
+)
+
+_RUN_LISTS = {
+    "param": ("params", ParamRecord),
+    "artifact": ("artifacts", ArtifactRecord),
+    "model_version": ("model_versions", ModelVersionRecord),
+    "model": ("models", ModelRecord),
+    "dataset": ("datasets", DatasetRecord),
+}
+
+
+class Journal:
+    """Append-only JSON-lines file, one ``write`` per event, opened on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: typing.BinaryIO | None = None
+
+    def append(self, event: str, payload: dict[str, Any]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)
+        line = json.dumps({"event": event, **payload}, ensure_ascii=False, allow_nan=True)
+        self._file.write(line.encode("utf-8") + b"\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def encode(record: Any) -> dict[str, Any]:
+    """A record as a JSON-able dict."""
+    return dataclasses.asdict(record)
+
+
+def decode(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a record dataclass (and the dataclasses nested in it) from :func:`encode`'s output."""
+    hints = _hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _decode_value(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode_value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _decode_value(inner[0], value) if len(inner) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return [_decode_value(item, v) for v in value]
+    if dataclasses.is_dataclass(hint):
+        return decode(hint, value)
+    return value
+
+
+def apply(task: TaskRecord | None, event: dict[str, Any]) -> TaskRecord:
+    """Apply one journal event to a task's records; ``task`` is None before ``task_opened``."""
+    kind = event["event"]
+    if kind == "task_opened":
+        return decode(TaskRecord, event)
+    if task is None:
+        raise ValueError(f"journal event {kind!r} before task_opened")
+    if kind == "task_param":
+        task.params.append(decode(ParamRecord, event))
+    elif kind == "task_closed":
+        task.status, task.ended, task.error = event["status"], event["ended"], event.get("error")
+        task.outputs.extend(decode(FileRecord, f) for f in event.get("outputs", ()))
+        task.attributes.update(event.get("attributes", {}))
+    elif kind == "run_opened":
+        task.runs.append(decode(RunRecord, event))
+    elif kind == "run_closed":
+        run = task.run(event["run_id"])
+        run.status, run.ended, run.error = event["status"], event["ended"], event.get("error")
+        run.series = [decode(SeriesSummary, s) for s in event.get("series", ())]
+        mf = event.get("metrics_file")
+        run.metrics_file = decode(FileRecord, mf) if mf else None
+    elif kind in _RUN_LISTS:
+        attr, cls = _RUN_LISTS[kind]
+        getattr(task.run(event["run_id"]), attr).append(decode(cls, event))
+    else:
+        raise ValueError(f"unknown journal event {kind!r}")
+    return task
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The journal's events; a torn last line (killed process) is skipped."""
+    events = []
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                break
+    return events
+
+
+def replay_task(path: Path) -> TaskRecord | None:
+    task = None
+    for event in read_events(path):
+        task = apply(task, event)
+    return task
+
+
+def replay_workflow(path: Path) -> WorkflowRecord | None:
+    wf = None
+    for event in read_events(path):
+        if event["event"] == "workflow_opened":
+            wf = decode(WorkflowRecord, event)
+        elif event["event"] == "workflow_closed" and wf is not None:
+            wf.status, wf.ended, wf.error = event["status"], event["ended"], event.get("error")
+    return wf

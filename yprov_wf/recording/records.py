@@ -1,0 +1,152 @@
+"""What gets recorded: plain dataclasses, JSON-able field by field, free of any PROV or file format.
+
+A task's records are built by applying journal events (see ``journal.py``), both while it runs and
+when ``yprov-wf recover`` rebuilds a killed task, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from yprov_wf.metrics import SeriesSummary
+
+Scalar = str | int | float | bool | None
+
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+INTERRUPTED = "interrupted"  # the process exited without closing the scope
+CRASHED = "crashed"  # the process died; rebuilt by `yprov-wf recover`
+STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, CRASHED)
+
+
+@dataclass(slots=True)
+class FileRecord:
+    """A data file a task used or generated; ``path`` is absolute or relative to the working dir."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(slots=True)
+class ParamRecord:
+    key: str
+    value: Scalar
+    type: str  # the Python type name of the original value
+
+
+@dataclass(slots=True)
+class ArtifactRecord:
+    name: str
+    path: str  # relative to the workflow run folder
+    sha256: str
+    size: int
+    source: str
+    is_input: bool = False
+    context: str | None = None
+    step: int | None = None
+    time: float = 0.0
+
+
+@dataclass(slots=True)
+class ModelVersionRecord:
+    model_name: str
+    version: int
+    path: str
+    sha256: str
+    size: int
+    context: str | None = None
+    step: int | None = None
+    time: float = 0.0
+
+
+@dataclass(slots=True)
+class ModelRecord:
+    label: str
+    path: str
+    sha256: str
+    size: int
+    time: float
+    summary: dict[str, Any] = field(default_factory=dict)  # parameters, memory, layers…
+    revision_of: str | None = None  # "<model_name>/<version>" of the last saved version
+
+
+@dataclass(slots=True)
+class DatasetRecord:
+    label: str
+    kind: str
+    samples: int | None
+    attributes: dict[str, Scalar]
+    context: str | None = None
+    time: float = 0.0
+    path: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One ML run (start_run … end_run) inside a task."""
+
+    run_id: str
+    experiment: str
+    started: float
+    rank: int = 0
+    world_size: int = 1
+    collect_all_processes: bool = False
+    status: str = RUNNING
+    ended: float | None = None
+    error: str | None = None
+    params: list[ParamRecord] = field(default_factory=list)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    model_versions: list[ModelVersionRecord] = field(default_factory=list)
+    models: list[ModelRecord] = field(default_factory=list)
+    datasets: list[DatasetRecord] = field(default_factory=list)
+    series: list[SeriesSummary] = field(default_factory=list)
+    metrics_file: FileRecord | None = None  # relative to the workflow run folder
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """One attempt of one workflow task; it becomes one PROV bundle."""
+
+    task_id: str
+    name: str
+    workflow_id: str
+    workflow_name: str
+    namespace: str
+    started: float
+    attempt: int = 1
+    host: str = ""
+    pid: int = 0
+    status: str = RUNNING
+    ended: float | None = None
+    error: str | None = None
+    params: list[ParamRecord] = field(default_factory=list)
+    inputs: list[FileRecord] = field(default_factory=list)
+    outputs: list[FileRecord] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+    attributes: dict[str, Scalar] = field(default_factory=dict)  # engine-specific ids and settings
+
+    def run(self, run_id: str) -> RunRecord:
+        for r in reversed(self.runs):
+            if r.run_id == run_id:
+                return r
+        raise KeyError(run_id)
+
+
+@dataclass(slots=True)
+class WorkflowRecord:
+    """One workflow run: the collection every task bundle belongs to."""
+
+    workflow_id: str
+    name: str
+    namespace: str
+    started: float
+    engine: str = "python"
+    status: str = RUNNING
+    ended: float | None = None
+    error: str | None = None
+    params: list[ParamRecord] = field(default_factory=list)
+    environment: dict[str, Scalar] = field(default_factory=dict)

@@ -1,0 +1,249 @@
+"""An ML run (start_run … end_run) inside a task: params, metrics, artifacts, models and datasets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yprov_wf import describe
+from yprov_wf.context import as_context
+from yprov_wf.errors import warn_degraded
+from yprov_wf.layout import new_run_id, safe_name, sha256_file
+from yprov_wf.metrics import MetricStore, NullMetricStore, finalize_series
+from yprov_wf.recording import current
+from yprov_wf.recording.journal import encode
+from yprov_wf.recording.records import (
+    COMPLETED, FAILED, RUNNING, ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord,
+    RunRecord,
+)
+from yprov_wf.recording.scopes import PathLike, TaskScope, _add_param
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """MLflow-style identity of a run (``run.info``)."""
+
+    run_id: str
+    experiment_name: str
+    task_id: str
+    workflow_id: str
+    provenance_dir: Path
+
+
+class Run:
+    """One ML run. Use the module-level functions (``yprov_wf.log_metric``…) or this object's methods."""
+
+    def __init__(self, task: TaskScope, experiment: str, *, save_after_n_logs: int = 100, rank: int = 0,
+                 world_size: int = 1, collect_all_processes: bool = False, owns_task: bool = False) -> None:
+        self.task = task
+        self.workflow = task.workflow
+        self.owns_task = owns_task
+        self.run_id = new_run_id(experiment)
+        self.record = RunRecord(run_id=self.run_id, experiment=experiment, started=time.time(), rank=rank,
+                                world_size=world_size, collect_all_processes=collect_all_processes)
+        self._started_perf = time.perf_counter()
+        store_cls = MetricStore if (rank == 0 or collect_all_processes) else NullMetricStore
+        self.metrics = store_cls(self.workflow.dir.metrics_log(self.run_id), save_after_n_logs,
+                                 self.workflow.degrade)
+        self._model_sources: dict[int, str] = {}
+        self._token = None
+        self.closed = False
+
+    @property
+    def info(self) -> RunInfo:
+        return RunInfo(self.run_id, self.record.experiment, self.task.record.task_id,
+                       self.workflow.record.workflow_id, self.workflow.dir.root)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def open(self) -> Run:
+        self.task.emit("run_opened", encode(self.record))
+        self.record = self.task.record.run(self.run_id)  # the instance the journal events update
+        self.task.runs.append(self)
+        self._token = current.run_var.set(self)
+        current.register(self)
+        return self
+
+    def end(self, status: str = COMPLETED, error: str | None = None) -> None:
+        """Close the run: finalise its metric file, record its end, and close an implicit task."""
+        if self.closed:
+            return
+        self.closed = True
+        current.unregister(self)
+        try:
+            current.run_var.reset(self._token)
+        except ValueError:
+            if current.run_var.get() is self:
+                current.run_var.set(None)
+        self.metrics.close()
+        wdir = self.workflow.dir
+        series, metrics_file = [], None
+        if self.metrics.path.exists() and not self.workflow.broken:
+            result = self.workflow.io(_finalize_metrics, wdir, self.run_id)
+            if result is not None:
+                series, metrics_file = result
+        self.task.emit("run_closed", {
+            "run_id": self.run_id, "status": status, "ended": time.time(), "error": error,
+            "series": [encode(s) for s in series], "metrics_file": encode(metrics_file) if metrics_file else None,
+        })
+        if self.owns_task:
+            self.task.close(status, error)
+
+    def close_at_exit(self, status: str, error: str) -> None:
+        self.end(status, error)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.end(COMPLETED if exc is None else FAILED, None if exc is None else current.error_text(exc))
+
+    # -- records -------------------------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        _add_param(self.record.params, key, value,
+                   lambda p: self.task.emit("param", {"run_id": self.run_id, **encode(p)}))
+
+    def log_metric(self, key: str, value: float, context: Any = None, step: int | None = None,
+                   timestamp: float | None = None) -> None:
+        self.metrics.log(key, value, context, step, timestamp)
+
+    def log_artifact(self, path: PathLike, context: Any = None, step: int | None = None,
+                     timestamp: float | None = None, *, is_input: bool = False, name: str | None = None) -> Path:
+        """Copy a file or folder into the provenance folder and record it with its sha256.
+        Returns where the copy went."""
+        src = self._check_source(path)
+        ctx = as_context(context)
+        dest_dir = self.workflow.dir.artifacts(self.run_id)
+        label = name or src.name
+        dest = _unique(dest_dir / safe_name(label, "artifact name"))
+        if not self.workflow.broken:
+            self.workflow.io(_copy, src, dest)
+        digest, size = _digest(dest) if dest.exists() else _digest(src)
+        rec = ArtifactRecord(name=label, path=self._relative(dest), sha256=digest, size=size, source=str(src),
+                             is_input=is_input, context=ctx, step=step, time=_when(timestamp))
+        self.task.emit("artifact", {"run_id": self.run_id, **encode(rec)})
+        return dest
+
+    def save_model_version(self, model: Any, model_name: str, context: Any = None, step: int | None = None,
+                           timestamp: float | None = None) -> Path:
+        """Save the model's current weights as the next version of ``model_name`` (a prov:Revision of the
+        previous one). Returns the file written."""
+        ctx = as_context(context)
+        folder = safe_name(model_name, "model name")
+        version = 1 + sum(1 for v in self.record.model_versions if v.model_name == model_name)
+        dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}.pt"
+        digest, size = self._save(model, dest)
+        rec = ModelVersionRecord(model_name=model_name, version=version, path=self._relative(dest),
+                                 sha256=digest, size=size, context=ctx, step=step, time=_when(timestamp))
+        self.task.emit("model_version", {"run_id": self.run_id, **encode(rec)})
+        self._model_sources[id(model)] = f"{model_name}/{version}"
+        return dest
+
+    def log_model(self, model: Any, model_label: str) -> Path:
+        """Save the final model with its parameter count, memory and layer summary."""
+        dest = self.workflow.dir.artifacts(self.run_id) / "models" / f"{safe_name(model_label, 'model label')}.pt"
+        digest, size = self._save(model, dest)
+        rec = ModelRecord(label=model_label, path=self._relative(dest), sha256=digest, size=size, time=time.time(),
+                          summary=describe.model_summary(model), revision_of=self._model_sources.get(id(model)))
+        self.task.emit("model", {"run_id": self.run_id, **encode(rec)})
+        return dest
+
+    def log_dataset(self, dataset: Any, label: str, context: Any = None) -> None:
+        """Record a dataset the run used: a torch Dataset/DataLoader/Subset, an array, a DataFrame or a file."""
+        if not isinstance(label, str) or not label:
+            raise TypeError(f"dataset label must be a non-empty str, got {label!r}")
+        ctx = as_context(context)
+        path = sha = None
+        if isinstance(dataset, (str, os.PathLike)):
+            p = Path(dataset)
+            if not p.exists():
+                raise FileNotFoundError(f"dataset {label!r}: {p} does not exist")
+            sha, size = _digest(p)
+            kind, samples, attrs = ("directory" if p.is_dir() else "file"), None, {"size": size}
+            if p.is_dir():
+                samples = sum(1 for f in p.rglob("*") if f.is_file())
+            path = str(p.resolve())
+        else:
+            kind, samples, attrs, raw = describe.dataset_description(dataset)
+            sha = describe.digest_bytes(raw) if raw is not None else None
+        rec = DatasetRecord(label=label, kind=kind, samples=samples, attributes=attrs, context=ctx,
+                            time=time.time(), path=path, sha256=sha)
+        self.task.emit("dataset", {"run_id": self.run_id, **encode(rec)})
+
+    def log_current_execution_time(self, label: str, context: Any = None, step: int | None = None) -> float:
+        """Log the seconds since the run started as metric ``label``; returns them."""
+        elapsed = time.perf_counter() - self._started_perf
+        self.metrics.log(label, elapsed, context, step)
+        return elapsed
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _check_source(self, path: PathLike) -> Path:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"artifact path must be a str or path, got {type(path).__name__}")
+        src = Path(path).resolve()
+        if not src.exists():
+            raise FileNotFoundError(f"artifact {str(path)!r} does not exist")
+        roots = self.workflow.allowed_artifact_roots()
+        if not any(src.is_relative_to(r) for r in roots):
+            raise ValueError(
+                f"artifact {str(path)!r} is outside the allowed folders ({', '.join(map(str, roots))}); "
+                "add its folder with artifact_roots= or YPROV_WF_ARTIFACT_ROOTS"
+            )
+        return src
+
+    def _save(self, model: Any, dest: Path) -> tuple[str, int]:
+        if self.workflow.broken:
+            return "", 0
+        ok = self.workflow.io(describe.save_model, model, dest)
+        if ok is None and self.workflow.broken:
+            return "", 0
+        return _digest(dest)
+
+    def _relative(self, path: Path) -> str:
+        return self.workflow.dir.relative(path)
+
+
+def _finalize_metrics(wdir, run_id: str):
+    log = wdir.metrics_log(run_id)
+    target = wdir.metrics_file(run_id)
+    series = finalize_series(log, target)
+    log.unlink()
+    if not series:
+        return [], None
+    return series, FileRecord(path=wdir.relative(target), sha256=sha256_file(target), size=target.stat().st_size)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest)
+    else:
+        shutil.copy2(src, dest)
+
+
+def _unique(dest: Path) -> Path:
+    candidate, n = dest, 1
+    while candidate.exists():
+        n += 1
+        candidate = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
+    return candidate
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, or of a folder (the digest of its files' relative paths and digests)."""
+    if path.is_file():
+        return sha256_file(path), path.stat().st_size
+    import hashlib
+
+    h, total = hashlib.sha256(), 0
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
+        total += f.stat().st_size
+    return h.hexdigest(), total
+
+
+def _when(timestamp: float | None) -> float:
+    return time.time() if timestamp is None else float(timestamp)
