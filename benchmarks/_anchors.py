@@ -167,14 +167,22 @@ def targets(anchor_names: list[str]) -> list[Target]:
 
 
 def run_worker(script: Path, target: Target, spec: dict[str, Any], timeout: float = 3600) -> Any:
-    """Run ``script --worker SPEC`` with the target's interpreter in a scratch cwd under .bench/tmp."""
+    """Run ``script --worker SPEC`` with the target's interpreter; return its parsed result."""
+    payload = json.dumps({**spec, "lib": target.lib})
+    return run_python(target, [str(script.resolve()), "--worker", payload], timeout)
+
+
+def run_python(target: Target, args: list[str], timeout: float = 3600) -> Any:
+    """Run the target's interpreter with ``args`` in a scratch cwd under .bench/tmp.
+
+    Returns the JSON of the last ``BENCH_RESULT`` line on stdout.
+    """
     TMP_DIR.mkdir(parents=True, exist_ok=True)
     _ignore_bench_dir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(target.env)
-    payload = json.dumps({**spec, "lib": target.lib})
     with tempfile.TemporaryDirectory(prefix="run-", dir=TMP_DIR) as cwd:
-        cmd = [target.python, str(script.resolve()), "--worker", payload]
+        cmd = [target.python, *args]
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
@@ -184,8 +192,8 @@ def run_worker(script: Path, target: Target, spec: dict[str, Any], timeout: floa
 
 
 _PROBE = """
-import os, tempfile, yprov4ml
-d = tempfile.mkdtemp()
+import os, yprov4ml
+d = os.path.join(os.getcwd(), "prov")
 yprov4ml.start_run(prov_user_namespace="www.example.org", experiment_name="probe",
                    provenance_save_dir=d, save_after_n_logs=100)
 ctx = yprov4ml.Context.TRAINING if hasattr(yprov4ml, "Context") else "training"

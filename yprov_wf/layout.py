@@ -107,3 +107,26 @@ def sha256_file(path: Path) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def digest_path(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, or of a folder (the sha256 of its files' relative paths and digests)."""
+    if path.is_file():
+        return sha256_file(path), path.stat().st_size
+    h, total = hashlib.sha256(), 0
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
+        total += f.stat().st_size
+    return h.hexdigest(), total
+
+
+def find_workflow_dirs(path: Path) -> list[Path]:
+    """Workflow run folders at ``path`` or below it (a save dir, a workflow's folder, or one run)."""
+    def is_run(p: Path) -> bool:
+        return (p / "workflow.json").is_file() or (p / "journal").is_dir() or (p / "tasks").is_dir()
+
+    if is_run(path):
+        return [path]
+    found = [p for p in sorted(path.glob("*")) if p.is_dir() and is_run(p)]
+    found += [p for p in sorted(path.glob("*/*")) if p.is_dir() and is_run(p)]
+    return found

@@ -12,7 +12,7 @@ from typing import Any
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import (
-    ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord, ParamRecord, RunRecord,
+    WorkflowRecord, ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord, ParamRecord, RunRecord,
     TaskRecord,
 )
 
@@ -167,3 +167,19 @@ def _run(b: _Bundle, rid: str) -> RunRecord:
                                           samples=d.get("ywf:samples"), attributes={}, context=d.get("ywf:context"),
                                           path=d.get("prov:location"), sha256=d.get("ywf:sha256")))
     return run
+
+
+def read_workflow_file(path: Path) -> WorkflowRecord:
+    """The workflow record from ``workflow.json`` (tasks are read from their own files)."""
+    doc = load_json(path)
+    b = _Bundle(doc)
+    found = [(i, a) for i, a in b.records.items() if a.get("prov:type") == f"{v.YWF_PREFIX}:{v.WORKFLOW_RUN}"]
+    if len(found) != 1:
+        raise ValueError(f"{path}: expected one {v.WORKFLOW_RUN} activity, found {len(found)}")
+    wid, a = found[0]
+    return WorkflowRecord(
+        workflow_id=wid.rpartition("/")[2], name=a.get("ywf:name", ""),
+        namespace=doc.get("prefix", {}).get(v.USER_PREFIX, ""), started=a.get("prov:startTime", 0.0),
+        engine=a.get("ywf:engine", ""), status=a.get("ywf:status", ""), ended=a.get("prov:endTime"),
+        error=a.get("ywf:error"), params=_params(b, wid),
+    )

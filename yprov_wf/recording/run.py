@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from yprov_wf import describe
 from yprov_wf.context import as_context
 from yprov_wf.errors import warn_degraded
-from yprov_wf.layout import new_run_id, safe_name, sha256_file
+from yprov_wf.layout import WorkflowDir, digest_path, new_run_id, safe_name, sha256_file
 from yprov_wf.metrics import MetricStore, NullMetricStore, finalize_series
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import encode
@@ -60,6 +61,7 @@ class Run:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def open(self) -> Run:
+        _warm_up_once()
         self.task.emit("run_opened", encode(self.record))
         self.record = self.task.record.run(self.run_id)  # the instance the journal events update
         self.task.runs.append(self)
@@ -82,7 +84,7 @@ class Run:
         wdir = self.workflow.dir
         series, metrics_file = [], None
         if self.metrics.path.exists() and not self.workflow.broken:
-            result = self.workflow.io(_finalize_metrics, wdir, self.run_id)
+            result = self.workflow.io(finalize_run_metrics, wdir, self.run_id)
             if result is not None:
                 series, metrics_file = result
         self.task.emit("run_closed", {
@@ -121,7 +123,7 @@ class Run:
         dest = _unique(dest_dir / safe_name(label, "artifact name"))
         if not self.workflow.broken:
             self.workflow.io(_copy, src, dest)
-        digest, size = _digest(dest) if dest.exists() else _digest(src)
+        digest, size = digest_path(dest) if dest.exists() else digest_path(src)
         rec = ArtifactRecord(name=label, path=self._relative(dest), sha256=digest, size=size, source=str(src),
                              is_input=is_input, context=ctx, step=step, time=_when(timestamp))
         self.task.emit("artifact", {"run_id": self.run_id, **encode(rec)})
@@ -161,7 +163,7 @@ class Run:
             p = Path(dataset)
             if not p.exists():
                 raise FileNotFoundError(f"dataset {label!r}: {p} does not exist")
-            sha, size = _digest(p)
+            sha, size = digest_path(p)
             kind, samples, attrs = ("directory" if p.is_dir() else "file"), None, {"size": size}
             if p.is_dir():
                 samples = sum(1 for f in p.rglob("*") if f.is_file())
@@ -200,14 +202,40 @@ class Run:
         ok = self.workflow.io(describe.save_model, model, dest)
         if ok is None and self.workflow.broken:
             return "", 0
-        return _digest(dest)
+        return digest_path(dest)
 
     def _relative(self, path: Path) -> str:
         return self.workflow.dir.relative(path)
 
 
-def _finalize_metrics(wdir, run_id: str):
+_warmed = threading.Event()
+
+
+def _warm_up_once() -> None:
+    """Import what end_run needs (numpy, pyarrow, prov: ~0.4 s) on a daemon thread while the run trains,
+    so that the first end_run in a process costs what every later one does."""
+    if _warmed.is_set():
+        return
+    _warmed.set()
+
+    def work() -> None:
+        import importlib
+
+        for name in ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "prov.model",
+                     "prov.serializers.provjson"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # end_run will import (and report) it itself
+                return
+
+    threading.Thread(target=work, name="yprov-wf-warm-up", daemon=True).start()
+
+
+def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, FileRecord | None]:
+    """Turn the run's metric log into its Parquet file; returns the series summaries and the file."""
     log = wdir.metrics_log(run_id)
+    if not log.exists():
+        return [], None
     target = wdir.metrics_file(run_id)
     series = finalize_series(log, target)
     log.unlink()
@@ -230,19 +258,6 @@ def _unique(dest: Path) -> Path:
         n += 1
         candidate = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
     return candidate
-
-
-def _digest(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, or of a folder (the digest of its files' relative paths and digests)."""
-    if path.is_file():
-        return sha256_file(path), path.stat().st_size
-    import hashlib
-
-    h, total = hashlib.sha256(), 0
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
-        total += f.stat().st_size
-    return h.hexdigest(), total
 
 
 def _when(timestamp: float | None) -> float:

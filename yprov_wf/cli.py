@@ -1,0 +1,139 @@
+"""The ``yprov-wf`` command: argument parsing and printing; the work is done by the library.
+
+Bad input prints one line on stderr and exits 2; ``validate`` exits 1 when it has findings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from yprov_wf import __version__
+
+
+class _UsageError(Exception):
+    """A user mistake: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + message; we print one line
+        raise _UsageError(message)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            raise _UsageError("a command is required (show, merge, validate, recover); see --help")
+        return args.func(args)
+    except _UsageError as exc:
+        print(f"yprov-wf: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+        print(f"yprov-wf: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def _build_parser() -> _Parser:
+    p = _Parser(prog="yprov-wf", description="Inspect, merge, validate and recover yprov-wf provenance.")
+    p.add_argument("--version", action="version", version=f"yprov-wf {__version__}")
+    sub = p.add_subparsers(parser_class=_Parser, metavar="COMMAND")
+
+    s = sub.add_parser("show", help="the tree workflow → tasks → runs with status, duration, last metrics")
+    s.add_argument("dir", type=Path, help="a provenance folder, a workflow's folder or one workflow run")
+    s.set_defaults(func=_show)
+
+    s = sub.add_parser("merge", help="one PROV-JSON document with the workflow and every task bundle")
+    s.add_argument("dir", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True, help="the PROV-JSON file to write")
+    s.set_defaults(func=_merge)
+
+    s = sub.add_parser("validate", help="parse with prov, check referenced files and digests (exit 1 on findings)")
+    s.add_argument("path", type=Path, help="a provenance folder, a workflow run, or one PROV-JSON file")
+    s.set_defaults(func=_validate)
+
+    s = sub.add_parser("recover", help="close runs whose process died, from their journals and metric logs")
+    s.add_argument("dir", type=Path)
+    s.set_defaults(func=_recover)
+    return p
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        raise _UsageError(f"{path} does not exist")
+    return path
+
+
+def _show(args: argparse.Namespace) -> int:
+    from yprov_wf.recording.summary import load_workflow_runs
+
+    runs = load_workflow_runs(_existing(args.dir))
+    if not runs:
+        raise _UsageError(f"no workflow run found under {args.dir}")
+    for wf, tasks, root in runs:
+        print(f"{wf.name}  {wf.workflow_id}  {wf.status}  {_duration(wf.started, wf.ended)}  ({root})")
+        for i, task in enumerate(tasks):
+            last_task = i == len(tasks) - 1
+            branch, pad = ("└── ", "    ") if last_task else ("├── ", "│   ")
+            attempt = f" attempt {task.attempt}" if task.attempt > 1 else ""
+            error = f"  {task.error.splitlines()[0]}" if task.error else ""
+            print(f"{branch}{task.name} [{task.task_id}]{attempt}  {task.status}  "
+                  f"{_duration(task.started, task.ended)}{error}")
+            for j, run in enumerate(task.runs):
+                rb = "└── " if j == len(task.runs) - 1 else "├── "
+                metrics = "  ".join(
+                    f"{s.key}{'@' + s.context if s.context else ''}={_number(s.last)}" for s in run.series[:8]
+                )
+                more = f"  (+{len(run.series) - 8} more)" if len(run.series) > 8 else ""
+                print(f"{pad}{rb}run {run.run_id}  {run.status}  {_duration(run.started, run.ended)}"
+                      f"{'  ' + metrics if metrics else ''}{more}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from yprov_wf.prov.merge import write_merged
+
+    n = write_merged(_existing(args.dir), args.output)
+    print(f"wrote {args.output} ({n} bundles)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from yprov_wf.prov.validate import validate
+
+    findings = validate(_existing(args.path))
+    for f in findings:
+        print(f)
+    print(f"{len(findings)} finding(s)" if findings else "valid")
+    return 1 if findings else 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from yprov_wf.recording.recover import recover
+
+    report = recover(_existing(args.dir))
+    print(f"recovered {len(report.recovered_tasks)} task(s) and {len(report.recovered_workflows)} workflow run(s)")
+    for task_id in report.still_running:
+        print(f"left alone (its process is still running): {task_id}")
+    return 0
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    if start is None:
+        return "-"
+    seconds = (end if end is not None else time.time()) - start
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
+
+
+def _number(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``yprov-wf validate``: every document parses with ``prov``, every referenced file exists inside its
+workflow run folder and its sha256 matches, no run is left unfinished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from yprov_wf.layout import WorkflowDir, digest_path, find_workflow_dirs
+from yprov_wf.prov.reading import literal, load_json
+
+
+def validate(path: Path) -> list[str]:
+    """Findings (empty when everything holds) for a workflow run folder, a save dir, or one file."""
+    if path.is_file():
+        root = path.parent.parent if path.parent.name == "tasks" else path.parent
+        return _check_document(path, WorkflowDir(root), {})
+    roots = find_workflow_dirs(path)
+    if not roots:
+        return [f"{path}: no workflow run found"]
+    findings: list[str] = []
+    for root in roots:
+        wdir = WorkflowDir(root)
+        digests: dict[Path, tuple[str, int]] = {}
+        if not wdir.workflow_file.is_file():
+            findings.append(f"{root}: no workflow.json (still running, or crashed: run `yprov-wf recover`)")
+        else:
+            findings += _check_document(wdir.workflow_file, wdir, digests)
+        for f in sorted((root / "tasks").glob("*.json")):
+            findings += _check_document(f, wdir, digests, task_file=True)
+        journal = root / "journal"
+        if journal.is_dir() and any(journal.iterdir()):
+            findings.append(f"{root}: unfinished journals in journal/ (running, or crashed: `yprov-wf recover`)")
+    return findings
+
+
+def _check_document(path: Path, wdir: WorkflowDir, digests: dict[Path, tuple[str, int]],
+                    task_file: bool = False) -> list[str]:
+    from prov.model import ProvDocument
+
+    try:
+        doc = load_json(path)
+        ProvDocument.deserialize(source=str(path), format="json")
+    except Exception as exc:  # any parse failure is a finding, not a crash
+        return [f"{path}: does not parse as PROV-JSON ({type(exc).__name__}: {exc})"]
+    findings = []
+    if task_file and len(doc.get("bundle", {})) != 1:
+        findings.append(f"{path}: a task file must hold exactly one bundle")
+    for scope in [doc, *doc.get("bundle", {}).values()]:
+        for ident, attrs in scope.get("entity", {}).items():
+            for part in attrs if isinstance(attrs, list) else [attrs]:
+                findings += _check_reference(path, ident, part, wdir, digests)
+    return findings
+
+
+def _check_reference(source: Path, ident: str, attrs: dict[str, Any], wdir: WorkflowDir,
+                     digests: dict[Path, tuple[str, int]]) -> list[str]:
+    location = literal(attrs.get("prov:location"))
+    if not isinstance(location, str):
+        return []
+    expected = literal(attrs.get("ywf:sha256"))
+    if Path(location).is_absolute():
+        target = Path(location)
+    else:
+        try:
+            target = wdir.resolve(location)
+        except ValueError as exc:
+            return [f"{source}: {ident}: {exc}"]
+    if not target.exists():
+        return [f"{source}: {ident}: referenced file {location} is missing"]
+    if expected:
+        if target not in digests:
+            digests[target] = digest_path(target)
+        if digests[target][0] != expected:
+            return [f"{source}: {ident}: sha256 of {location} does not match the record"]
+    return []
