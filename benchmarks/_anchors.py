@@ -81,6 +81,9 @@ class Target:
     label: str
 
 
+_SEEN_WARNINGS: set[tuple[str, str]] = set()
+
+
 class WorkerError(RuntimeError):
     """A worker subprocess failed or printed no result."""
 
@@ -188,7 +191,12 @@ def run_python(target: Target, args: list[str], timeout: float = 3600) -> Any:
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-2000:]
         raise WorkerError(f"{target.label} worker exited {proc.returncode}:\n{tail}")
-    return json.loads(lines[-1][len(RESULT_TAG) :])
+    result = json.loads(lines[-1][len(RESULT_TAG) :])
+    for text in result.pop("warnings", []) if isinstance(result, dict) else []:
+        if (target.lib, text) not in _SEEN_WARNINGS:
+            _SEEN_WARNINGS.add((target.lib, text))
+            print(f"[warning from {target.label}] {text}", flush=True)
+    return result
 
 
 _PROBE = """

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,19 +77,31 @@ def rss_mb() -> float:
         for line in status.read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    import psutil  # type: ignore[import-not-found]
+    import psutil
 
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
+_WARNINGS: list[str] = []
+
+
+def _collect_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    text = f"{category.__name__}: {message}"[:300]
+    if text not in _WARNINGS:
+        _WARNINGS.append(text)
+
+
 def emit(result: dict[str, Any]) -> None:
-    """Print a worker's result as the one line the main process reads."""
+    """Print a worker's result (with the warnings it saw) as the one line the main process reads."""
+    if _WARNINGS:
+        result = {**result, "warnings": _WARNINGS[:5]}
     print(RESULT_TAG + json.dumps(result), flush=True)
 
 
 def worker_spec(argv: list[str]) -> dict[str, Any] | None:
-    """The JSON spec when the script was started as ``--worker SPEC``, else None."""
+    """The JSON spec when the script was started as ``--worker SPEC`` (warnings then collected)."""
     if len(argv) == 3 and argv[1] == "--worker":
+        warnings.showwarning = _collect_warning
         spec: dict[str, Any] = json.loads(argv[2])
         return spec
     return None

@@ -68,8 +68,9 @@ def _worker(spec: dict[str, Any]) -> None:
 
 def _imports(tgts: list[Target], repeats: int) -> dict[str, dict[str, list[Any]]]:
     """Fresh-process import time (in-process and process wall), RSS and torch, per target."""
-    out: dict[str, dict[str, list[Any]]] = {t.lib: {"import_s": [], "wall_s": [], "empty_wall_s": [],
-                                                    "rss_mb": [], "torch": []} for t in tgts}
+    out: dict[str, dict[str, list[Any]]] = {
+        t.lib: {"import_s": [], "wall_s": [], "empty_wall_s": [], "rss_mb": [], "torch": []} for t in tgts
+    }
     for _ in range(repeats):
         for target in tgts:
             t0 = time.perf_counter()
@@ -108,8 +109,12 @@ def _ms(values: list[float]) -> list[float]:
     return [v * 1000 for v in values]
 
 
-def _report(imports: dict[str, dict[str, list[Any]]], fixed: dict[str, list[dict[str, Any]]],
-            big: dict[str, list[dict[str, Any]]], points: int) -> dict[str, dict[str, float]]:
+def _report(
+    imports: dict[str, dict[str, list[Any]]],
+    fixed: dict[str, list[dict[str, Any]]],
+    big: dict[str, list[dict[str, Any]]],
+    points: int,
+) -> dict[str, dict[str, float]]:
     """Print the tables; return {table title: {library: median}} for the JSON file."""
     libs = list(imports)
 
@@ -129,20 +134,27 @@ def _report(imports: dict[str, dict[str, list[Any]]], fixed: dict[str, list[dict
     starts = {lib: [s for run in runs for s in run["start_run_s"]] for lib, runs in fixed.items()}
     table("import, timed inside a fresh process", "ms", {lib: _ms(imports[lib]["import_s"]) for lib in libs})
     table("python -c 'import X', process wall time", "ms", {lib: _ms(imports[lib]["wall_s"]) for lib in libs})
-    table("python -c 'pass', process wall time (same interpreter)", "ms",
-          {lib: _ms(imports[lib]["empty_wall_s"]) for lib in libs})
+    table(
+        "python -c 'pass', process wall time (same interpreter)",
+        "ms",
+        {lib: _ms(imports[lib]["empty_wall_s"]) for lib in libs},
+    )
     table("RSS after import", "MB", {lib: imports[lib]["rss_mb"] for lib in libs})
     table("start_run (run with 10 params, 100 points)", "ms", {lib: _ms(v) for lib, v in starts.items()})
     table("end_run, first in a fresh process", "ms", {lib: _ms(v) for lib, v in first.items()})
     table("end_run, later runs in the same process", "ms", {lib: _ms(v) for lib, v in later.items()})
-    table(f"end_run after {points:,} points", "ms",
-          {lib: _ms([r["end_run_s"] for r in runs]) for lib, runs in big.items()})
-    print("\ntorch in sys.modules after import: "
-          + ", ".join(f"{lib}={any(imports[lib]['torch'])}" for lib in libs))
+    table(
+        f"end_run after {points:,} points",
+        "ms",
+        {lib: _ms([r["end_run_s"] for r in runs]) for lib, runs in big.items()},
+    )
+    print("\ntorch in sys.modules after import: " + ", ".join(f"{lib}={any(imports[lib]['torch'])}" for lib in libs))
     for lib, runs in fixed.items():
         ends = runs[0]["end_run_s"] if runs else []
         if len(ends) > 2:
-            print(f"{lib}: end_run in one process, run 2 vs last run: {ends[1] * 1000:.1f} ms -> {ends[-1] * 1000:.1f} ms")
+            print(
+                f"{lib}: end_run in one process, run 2 vs last run: {ends[1] * 1000:.1f} ms -> {ends[-1] * 1000:.1f} ms"
+            )
     return summary
 
 
@@ -156,8 +168,10 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="save the results as JSON")
     args = parser.parse_args()
     imports_n, procs, runs, big_n, points = (2, 2, 5, 1, 100_000) if args.quick else (5, 3, 20, 3, 1_000_000)
-    print(f"end_run: import x{imports_n}, {procs} processes x {runs} small runs, {big_n} x {points:,} points, "
-          f"Python {platform.python_version()}")
+    print(
+        f"end_run: import x{imports_n}, {procs} processes x {runs} small runs, {big_n} x {points:,} points, "
+        f"Python {platform.python_version()}"
+    )
     tgts = targets(["yprov4ml", "mlflow"])
     imports = _imports(tgts, imports_n)
     yprov = [t for t in tgts if t.lib != "mlflow"]

@@ -35,6 +35,10 @@ def task(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any
 
 
 def _scope(cls: type, name: Any, options: dict[str, Any]) -> Any:
+    if "name" in options:  # @task(name="train"), as in Prefect
+        if name is not None:
+            raise TypeError("name given twice")
+        name = options.pop("name")
     if callable(name):  # bare decorator: @task
         return cls(name.__name__, **options)(name)
     if name is None:  # @task(...) with no name: named after the function

@@ -67,8 +67,12 @@ class _Bundle:
             self.revision_of[rel["prov:generatedEntity"]] = rel["prov:usedEntity"]
 
     def of_type(self, ids: list[str], type_name: str) -> list[tuple[str, dict[str, Any]]]:
-        qname = f"{v.YWF_PREFIX}:{type_name}"
-        return [(i, self.records[i]) for i in ids if i in self.records and self.records[i].get("prov:type") == qname]
+        return [(i, self.records[i]) for i in ids if i in self.records and _is_a(self.records[i], type_name)]
+
+
+def _is_a(attrs: dict[str, Any], type_name: str) -> bool:
+    t = attrs.get("prov:type")
+    return f"{v.YWF_PREFIX}:{type_name}" in (t if isinstance(t, list) else [t])
 
 
 def _relations(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -95,7 +99,7 @@ def read_task_file(path: Path) -> TaskRecord:
     body = next(iter(bundles.values()))
     namespace = body.get("prefix", doc.get("prefix", {})).get(v.USER_PREFIX, "")
     b = _Bundle(body)
-    task_ids = [i for i, a in b.records.items() if a.get("prov:type") == f"{v.YWF_PREFIX}:{v.TASK_RUN}"]
+    task_ids = [i for i, a in b.records.items() if _is_a(a, v.TASK_RUN)]
     if len(task_ids) != 1:
         raise ValueError(f"{path}: expected one {v.TASK_RUN} activity, found {len(task_ids)}")
     tid = task_ids[0]
@@ -173,7 +177,7 @@ def read_workflow_file(path: Path) -> WorkflowRecord:
     """The workflow record from ``workflow.json`` (tasks are read from their own files)."""
     doc = load_json(path)
     b = _Bundle(doc)
-    found = [(i, a) for i, a in b.records.items() if a.get("prov:type") == f"{v.YWF_PREFIX}:{v.WORKFLOW_RUN}"]
+    found = [(i, a) for i, a in b.records.items() if _is_a(a, v.WORKFLOW_RUN)]
     if len(found) != 1:
         raise ValueError(f"{path}: expected one {v.WORKFLOW_RUN} activity, found {len(found)}")
     wid, a = found[0]
