@@ -11,6 +11,7 @@ from typing import Any
 from yprov_wf.errors import NoActiveRunError, ProvenanceWarning
 from yprov_wf.prov.vocabulary import check_namespace
 from yprov_wf.recording import current
+from yprov_wf.recording.records import FAILED
 from yprov_wf.recording.run import Run
 from yprov_wf.recording.scopes import PathLike, TaskScope, WorkflowScope
 
@@ -58,6 +59,8 @@ def start_run(prov_user_namespace: str, experiment_name: str | None = None,
     active = _get_run()
     if active is not None and not active.closed:
         raise RuntimeError(f"run {active.run_id!r} is still active in this context; call end_run() first")
+    if not isinstance(save_after_n_logs, int) or isinstance(save_after_n_logs, bool) or save_after_n_logs < 1:
+        raise ValueError(f"save_after_n_logs must be a positive int, got {save_after_n_logs!r}")
     if not isinstance(collect_all_processes, bool):
         raise TypeError(f"collect_all_processes must be a bool, got {collect_all_processes!r}")
     rank = _env_int(rank, "rank", ("RANK", "SLURM_PROCID"), 0)
@@ -66,8 +69,14 @@ def start_run(prov_user_namespace: str, experiment_name: str | None = None,
     owns_task = task_scope is None or task_scope.closed
     if owns_task:
         task_scope = TaskScope(experiment, namespace=namespace, save_dir=provenance_save_dir).open()
-    return Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=rank, world_size=world_size,
-               collect_all_processes=collect_all_processes, owns_task=owns_task).open()
+    try:
+        run = Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=rank, world_size=world_size,
+                  collect_all_processes=collect_all_processes, owns_task=owns_task)
+    except BaseException as exc:
+        if owns_task:
+            task_scope.close(FAILED, current.error_text(exc))
+        raise
+    return run.open()
 
 
 def end_run(create_graph: bool = False, create_svg: bool = False) -> None:

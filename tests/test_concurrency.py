@@ -1,0 +1,86 @@
+"""Concurrent tasks in threads and asyncio each record into their own bundle."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pandas as pd
+
+import yprov_wf as yp
+from tests.conftest import NS, bundle_of, by_type, only_run_dir, relations
+
+POINTS = 10_000
+
+
+def _metrics_by_task(root):
+    """{task name: DataFrame of the metrics its runs generated}."""
+    out = {}
+    for f in (root / "tasks").glob("*.json"):
+        b = bundle_of(f)
+        (task,) = by_type(b, "TaskRun").values()
+        locations = {a["prov:location"] for a in by_type(b, "MetricSeries").values()}
+        assert len(locations) == 1
+        out[f"{task['ywf:name']}|{f.stem}"] = pd.read_parquet(root / locations.pop())
+    return out
+
+
+def test_eight_threads_record_into_their_own_bundles(save_dir):
+    errors = []
+
+    def worker(i: int) -> None:
+        try:
+            with yp.task(f"worker-{i}"), yp.start_run(NS, f"run-{i}", save_after_n_logs=100):
+                yp.log_param("worker", i)
+                for step in range(POINTS):
+                    yp.log_metric("loss", i + step / POINTS, context=yp.Context.TRAINING, step=step)
+                    yp.log_metric(f"only-{i}", float(i))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    with yp.workflow("threads", namespace=NS, save_dir=save_dir):
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    frames = _metrics_by_task(only_run_dir(save_dir))
+    assert len(frames) == 8
+    for name, df in frames.items():
+        i = int(name.split("|")[0].split("-")[1])
+        assert set(df.key) == {"loss", f"only-{i}"}
+        loss = df[df.key == "loss"]
+        assert len(loss) == POINTS and loss.step.tolist() == list(range(POINTS))
+        assert loss.value.between(i, i + 1).all(), f"{name} holds another worker's points"
+
+
+def test_asyncio_tasks_record_into_their_own_bundles(save_dir):
+    @yp.task
+    async def step(i: int) -> int:
+        with yp.start_run(NS, f"run-{i}"):
+            for k in range(100):
+                yp.log_metric("value", float(i), step=k)
+                if k % 10 == 0:
+                    await asyncio.sleep(0)  # interleave with the other tasks
+        return i
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(step(i) for i in range(6)))
+
+    with yp.workflow("async", namespace=NS, save_dir=save_dir):
+        assert asyncio.run(main()) == list(range(6))
+    frames = _metrics_by_task(only_run_dir(save_dir))
+    assert len(frames) == 6
+    assert all(df.value.nunique() == 1 and len(df) == 100 for df in frames.values())
+
+
+def test_thread_without_copied_context_finds_the_single_open_scope(save_dir):
+    with yp.workflow("fallback", namespace=NS, save_dir=save_dir), yp.task("t"), yp.start_run(NS, "r"):
+        t = threading.Thread(target=lambda: [yp.log_metric("from-thread", float(k)) for k in range(10)])
+        t.start()
+        t.join()
+    root = only_run_dir(save_dir)
+    df = pd.read_parquet(next(root.glob("metrics/*.parquet")))
+    assert len(df) == 10
+    assert len(relations(bundle_of(next(root.glob("tasks/*.json"))), "wasGeneratedBy")) == 1
