@@ -9,20 +9,36 @@
 """
 
 from yprov_wf.api import (
-    active_run, end_run, log_artifact, log_carbon_metrics, log_current_execution_time, log_dataset, log_metric,
-    log_metrics, log_model, log_param, log_params, log_system_metrics, save_model_version, start_run, task,
+    active_run,
+    current_task,
+    current_workflow,
+    end_run,
+    log_artifact,
+    log_carbon_metrics,
+    log_current_execution_time,
+    log_dataset,
+    log_metric,
+    log_metrics,
+    log_model,
+    log_param,
+    log_params,
+    log_system_metrics,
+    save_model_version,
+    start_run,
+    task,
     workflow,
 )
 from yprov_wf.context import Context
 from yprov_wf.errors import NoActiveRunError, ProvenanceWarning
+from yprov_wf.recording.records import DataRecord
 from yprov_wf.recording.run import Run, RunInfo
-from yprov_wf.recording.scopes import TaskScope, WorkflowScope
+from yprov_wf.recording.scopes import TaskScope, WorkflowScope, join_workflow
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "NoActiveRunError", "ProvenanceWarning", "Run", "RunInfo", "TaskScope", "WorkflowScope",
-    "__version__", "active_run", "end_run", "log_artifact", "log_carbon_metrics", "log_current_execution_time",
+    "Context", "DataRecord", "NoActiveRunError", "ProvenanceWarning", "Run", "RunInfo", "TaskScope", "WorkflowScope",
+    "__version__", "active_run", "current_task", "current_workflow", "end_run", "join_workflow", "log_artifact", "log_carbon_metrics", "log_current_execution_time",
     "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "log_system_metrics",
     "save_model_version", "start_run", "task", "workflow",
 ]

@@ -35,6 +35,16 @@ def task(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any
     return _scope(TaskScope, name, options)
 
 
+def current_task() -> TaskScope | None:
+    """The task scope open in this context (or the only one open in the process), if any."""
+    return current.task_var.get() or current.only_open(TaskScope)
+
+
+def current_workflow() -> WorkflowScope | None:
+    """The workflow scope open in this context (or the only one open in the process), if any."""
+    return current.workflow_var.get() or current.only_open(WorkflowScope)
+
+
 def _scope(cls: type, name: Any, options: dict[str, Any]) -> Any:
     if "name" in options:  # @task(name="train"), as in Prefect
         if name is not None:

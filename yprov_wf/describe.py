@@ -134,3 +134,30 @@ def _array_bytes(array: Any) -> bytes:
 
 def digest_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def value_fingerprint(value: Any) -> tuple[str, int, str]:
+    """(sha256, size in bytes, description) of an in-memory value, for task inputs and results.
+
+    Arrays and tensors are digested from their bytes (with shape and dtype), DataFrames with pandas'
+    row hashes, JSON-able values from canonical JSON, anything else from its pickle.
+    """
+    description, _ = param_value(value)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        value = value.detach().cpu().contiguous().numpy()
+    if "pandas" in sys.modules and isinstance(value, (sys.modules["pandas"].DataFrame, sys.modules["pandas"].Series)):
+        data = sys.modules["pandas"].util.hash_pandas_object(value, index=True).to_numpy().tobytes()
+    elif hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tobytes"):
+        data = f"{list(value.shape)}|{value.dtype}|".encode() + _array_bytes(value)
+    else:
+        try:
+            data = json.dumps(value, sort_keys=True, allow_nan=True, separators=(",", ":")).encode()
+        except (TypeError, ValueError):
+            import pickle
+
+            try:
+                data = pickle.dumps(value, protocol=4)
+            except Exception:  # unpicklable (locks, generators…): identify it by type and description
+                data = f"{_type_name(value)}|{description}".encode()
+    return hashlib.sha256(data).hexdigest(), len(data), str(description)[:_MAX_TEXT]

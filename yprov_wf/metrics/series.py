@@ -38,7 +38,6 @@ class SeriesSummary:
 
 def finalize_series(log_path: Path, parquet_path: Path) -> list[SeriesSummary]:
     """Write ``parquet_path`` from ``log_path`` and return the series summaries (empty: no file)."""
-    import numpy as np
 
     summaries: list[SeriesSummary] = []
     pending: list[tuple] = []

@@ -18,7 +18,7 @@ from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
 from prov.model import ProvBundle, ProvDocument, QualifiedName
 
 from yprov_wf.prov import vocabulary as v
-from yprov_wf.recording.records import FileRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
+from yprov_wf.recording.records import DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
 
 
 def task_document(task: TaskRecord) -> ProvDocument:
@@ -99,13 +99,14 @@ def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
         scope.wasGeneratedBy(_file(scope, user, ywf, f), activity, _time(task.ended))
 
 
-def _file(scope: ProvBundle, user, ywf, f: FileRecord):
-    ident = user[v.file_id(f.sha256)]
+def _file(scope: ProvBundle, user, ywf, f: DataRecord):
+    ident = user[v.file_id(f.sha256) if f.path is not None else v.value_id(f.sha256)]
     existing = scope.get_record(ident)
     if existing:
         return existing[0]
     return scope.entity(ident, _attrs(ywf, {
-        "prov:type": ywf[v.DATA_FILE], "prov:atLocation": f.path, "sha256": f.sha256, "size": f.size,
+        "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "prov:atLocation": f.path,
+        "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
     }))
 
 

@@ -12,8 +12,15 @@ from typing import Any
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import (
-    WorkflowRecord, ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord, ParamRecord, RunRecord,
+    ArtifactRecord,
+    DataRecord,
+    DatasetRecord,
+    ModelRecord,
+    ModelVersionRecord,
+    ParamRecord,
+    RunRecord,
     TaskRecord,
+    WorkflowRecord,
 )
 
 _TIMES = {"prov:startTime", "prov:endTime"}
@@ -126,9 +133,10 @@ def _params(b: _Bundle, activity: str) -> list[ParamRecord]:
             for _, a in b.of_type(b.used[activity], v.PARAMETER)]
 
 
-def _files(b: _Bundle, ids: list[str]) -> list[FileRecord]:
-    return [FileRecord(a["prov:location"], a["ywf:sha256"], a.get("ywf:size", 0))
-            for _, a in b.of_type(ids, v.DATA_FILE)]
+def _files(b: _Bundle, ids: list[str]) -> list[DataRecord]:
+    return [DataRecord(a.get("prov:location"), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
+                       a.get("ywf:description"))
+            for i in ids if i in b.records and (_is_a(a := b.records[i], v.DATA_FILE) or _is_a(a, v.DATA_VALUE))]
 
 
 def _run(b: _Bundle, rid: str) -> RunRecord:
@@ -148,7 +156,7 @@ def _run(b: _Bundle, rid: str) -> RunRecord:
             last_step=s.get("ywf:lastStep"), first_time=s.get("ywf:firstTime"), last_time=s.get("ywf:lastTime"),
         ))
         if run.metrics_file is None and "prov:location" in s:
-            run.metrics_file = FileRecord(s["prov:location"], s.get("ywf:sha256", ""), 0)
+            run.metrics_file = DataRecord(s["prov:location"], s.get("ywf:sha256", ""), 0)
     for _, m in b.of_type(out, v.MODEL_VERSION):
         run.model_versions.append(ModelVersionRecord(
             model_name=m["ywf:modelName"], version=m["ywf:version"], path=m.get("prov:location", ""),

@@ -23,6 +23,7 @@ MODEL = "Model"
 ARTIFACT = "Artifact"
 DATASET = "Dataset"
 DATA_FILE = "DataFile"
+DATA_VALUE = "DataValue"
 
 
 def check_namespace(namespace: str) -> str:
@@ -64,3 +65,7 @@ def run_id(run: str) -> str:
 
 def file_id(sha256: str) -> str:
     return local("file", sha256)
+
+
+def value_id(sha256: str) -> str:
+    return local("value", sha256)

@@ -17,8 +17,15 @@ from typing import Any
 
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.recording.records import (
-    ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord, ParamRecord, RunRecord,
-    TaskRecord, WorkflowRecord,
+    ArtifactRecord,
+    DataRecord,
+    DatasetRecord,
+    ModelRecord,
+    ModelVersionRecord,
+    ParamRecord,
+    RunRecord,
+    TaskRecord,
+    WorkflowRecord,
 )
 
 _RUN_LISTS = {
@@ -94,9 +101,11 @@ def apply(task: TaskRecord | None, event: dict[str, Any]) -> TaskRecord:
         raise ValueError(f"journal event {kind!r} before task_opened")
     if kind == "task_param":
         task.params.append(decode(ParamRecord, event))
+    elif kind in ("task_input", "task_output"):
+        (task.inputs if kind == "task_input" else task.outputs).append(decode(DataRecord, event))
     elif kind == "task_closed":
         task.status, task.ended, task.error = event["status"], event["ended"], event.get("error")
-        task.outputs.extend(decode(FileRecord, f) for f in event.get("outputs", ()))
+        task.outputs.extend(decode(DataRecord, f) for f in event.get("outputs", ()))
         task.attributes.update(event.get("attributes", {}))
     elif kind == "run_opened":
         task.runs.append(decode(RunRecord, event))
@@ -105,7 +114,7 @@ def apply(task: TaskRecord | None, event: dict[str, Any]) -> TaskRecord:
         run.status, run.ended, run.error = event["status"], event["ended"], event.get("error")
         run.series = [decode(SeriesSummary, s) for s in event.get("series", ())]
         mf = event.get("metrics_file")
-        run.metrics_file = decode(FileRecord, mf) if mf else None
+        run.metrics_file = decode(DataRecord, mf) if mf else None
     elif kind in _RUN_LISTS:
         attr, cls = _RUN_LISTS[kind]
         getattr(task.run(event["run_id"]), attr).append(decode(cls, event))

@@ -22,12 +22,18 @@ STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, CRASHED)
 
 
 @dataclass(slots=True)
-class FileRecord:
-    """A data file a task used or generated; ``path`` is absolute or relative to the working dir."""
+class DataRecord:
+    """A file or an in-memory value that a task used or generated, identified by its sha256.
 
-    path: str
+    ``path`` is set for files (absolute, or relative to the workflow run folder for its own files);
+    values (a task's result, a tensor argument) have a ``name`` and a readable ``description`` instead.
+    """
+
+    path: str | None
     sha256: str
     size: int
+    name: str | None = None
+    description: str | None = None
 
 
 @dataclass(slots=True)
@@ -104,7 +110,7 @@ class RunRecord:
     models: list[ModelRecord] = field(default_factory=list)
     datasets: list[DatasetRecord] = field(default_factory=list)
     series: list[SeriesSummary] = field(default_factory=list)
-    metrics_file: FileRecord | None = None  # relative to the workflow run folder
+    metrics_file: DataRecord | None = None  # relative to the workflow run folder
 
 
 @dataclass(slots=True)
@@ -124,8 +130,8 @@ class TaskRecord:
     ended: float | None = None
     error: str | None = None
     params: list[ParamRecord] = field(default_factory=list)
-    inputs: list[FileRecord] = field(default_factory=list)
-    outputs: list[FileRecord] = field(default_factory=list)
+    inputs: list[DataRecord] = field(default_factory=list)
+    outputs: list[DataRecord] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     attributes: dict[str, Scalar] = field(default_factory=dict)  # engine-specific ids and settings
 

@@ -12,13 +12,18 @@ from typing import Any
 
 from yprov_wf import describe
 from yprov_wf.context import as_context
-from yprov_wf.errors import warn_degraded
 from yprov_wf.layout import WorkflowDir, digest_path, new_run_id, safe_name, sha256_file
 from yprov_wf.metrics import MetricStore, NullMetricStore, finalize_series
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import encode
 from yprov_wf.recording.records import (
-    COMPLETED, FAILED, RUNNING, ArtifactRecord, DatasetRecord, FileRecord, ModelRecord, ModelVersionRecord,
+    COMPLETED,
+    FAILED,
+    ArtifactRecord,
+    DataRecord,
+    DatasetRecord,
+    ModelRecord,
+    ModelVersionRecord,
     RunRecord,
 )
 from yprov_wf.recording.scopes import PathLike, TaskScope, _add_param
@@ -231,7 +236,7 @@ def _warm_up_once() -> None:
     threading.Thread(target=work, name="yprov-wf-warm-up", daemon=True).start()
 
 
-def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, FileRecord | None]:
+def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, DataRecord | None]:
     """Turn the run's metric log into its Parquet file; returns the series summaries and the file."""
     log = wdir.metrics_log(run_id)
     if not log.exists():
@@ -241,7 +246,7 @@ def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, FileReco
     log.unlink()
     if not series:
         return [], None
-    return series, FileRecord(path=wdir.relative(target), sha256=sha256_file(target), size=target.stat().st_size)
+    return series, DataRecord(path=wdir.relative(target), sha256=sha256_file(target), size=target.stat().st_size)
 
 
 def _copy(src: Path, dest: Path) -> None:

@@ -22,13 +22,21 @@ from yprov_wf.prov.vocabulary import check_namespace
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import Journal, apply, encode
 from yprov_wf.recording.records import (
-    COMPLETED, FAILED, INTERRUPTED, RUNNING, FileRecord, ParamRecord, Scalar, TaskRecord, WorkflowRecord,
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    DataRecord,
+    ParamRecord,
+    Scalar,
+    TaskRecord,
+    WorkflowRecord,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 PathLike = str | os.PathLike
 
 DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"  # RFC 2606 placeholder: set your own namespace
+RUN_DIR_ENV = "YPROV_WF_RUN_DIR"  # a workflow run folder that tasks in this process join
 
 
 def default_save_dir() -> Path:
@@ -124,7 +132,8 @@ class WorkflowScope(_Scope):
 
     def __init__(self, name: str, *, namespace: str | None = None, save_dir: PathLike | None = None,
                  run_id: str | None = None, params: Mapping[str, Any] | None = None, engine: str = "python",
-                 env_vars: Iterable[str] = (), artifact_roots: Iterable[PathLike] | None = None) -> None:
+                 env_vars: Iterable[str] = (), artifact_roots: Iterable[PathLike] | None = None,
+                 owner: bool = True) -> None:
         self.name = _check_name(name, "workflow name")
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
         self.save_dir = Path(save_dir) if save_dir is not None else default_save_dir()
@@ -133,6 +142,9 @@ class WorkflowScope(_Scope):
         self.engine = engine
         self.env_vars = tuple(env_vars)
         self.artifact_roots = tuple(Path(p) for p in artifact_roots or ())
+        self.owner = owner
+        if not owner and run_id is None:
+            raise ValueError("a workflow joined from another process needs the run_id of the owner")
         self._warned = False
         self.broken = False
         self.tasks: list[TaskScope] = []
@@ -152,7 +164,8 @@ class WorkflowScope(_Scope):
             environment=runtime_environment(self.env_vars),
         )
         self.journal = Journal(self.dir.workflow_journal)
-        self.io(self.journal.append, "workflow_opened", encode(self.record))
+        if self.owner:
+            self.io(self.journal.append, "workflow_opened", encode(self.record))
         return self
 
     def close(self, status: str = COMPLETED, error: str | None = None) -> None:
@@ -164,11 +177,18 @@ class WorkflowScope(_Scope):
                            error or "the workflow closed before the task")
         rec = self.record
         rec.status, rec.ended, rec.error = status, time.time(), error
+        if not self.owner:  # a participant writes only its task files; the owner writes workflow.json
+            return
         self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error})
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
         if not self.broken:
             self.io(_remove_journal, self.journal.path)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Environment variables that make tasks in a child process join this workflow run."""
+        return {RUN_DIR_ENV: str(self.dir.root.resolve())}
 
     def io(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a provenance write; on failure warn once and stop writing (the user's work goes on)."""
@@ -194,6 +214,26 @@ class WorkflowScope(_Scope):
         if extra:
             roots += [Path(p) for p in extra.split(os.pathsep) if p]
         return [r.resolve() for r in roots]
+
+
+def join_workflow(run_dir: PathLike) -> WorkflowScope:
+    """A participant scope for a workflow run that another process owns (and will write workflow.json
+    for): tasks opened in it write their bundles into ``run_dir``. Reads the owner's name, id and
+    namespace from its journal or workflow.json."""
+    from yprov_wf.prov.reading import read_workflow_file
+    from yprov_wf.recording.journal import replay_workflow
+
+    wdir = WorkflowDir(Path(run_dir))
+    if wdir.workflow_journal.is_file():
+        rec = replay_workflow(wdir.workflow_journal)
+    elif wdir.workflow_file.is_file():
+        rec = read_workflow_file(wdir.workflow_file)
+    else:
+        rec = None
+    if rec is None:
+        raise FileNotFoundError(f"{run_dir} is not an open workflow run (no journal/workflow.jsonl or workflow.json)")
+    return WorkflowScope(rec.name, namespace=rec.namespace, save_dir=wdir.root.parent.parent,
+                         run_id=rec.workflow_id, engine=rec.engine, owner=False)
 
 
 class TaskScope(_Scope):
@@ -230,7 +270,9 @@ class TaskScope(_Scope):
             raise FileNotFoundError(f"task {self.name!r}: input file(s) not found: {', '.join(missing)}")
         wf = current.workflow_var.get() or current.only_open(WorkflowScope)
         if wf is None:
-            wf = WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir).open()
+            joined = os.environ.get(RUN_DIR_ENV)
+            wf = (join_workflow(joined) if joined else
+                  WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir)).open()
             self.owns_workflow = True
         self.workflow = wf
         self._enter_context()
@@ -254,6 +296,18 @@ class TaskScope(_Scope):
     def log_param(self, key: str, value: Any) -> None:
         """A task-level parameter (used by the task activity)."""
         _add_param(self.record.params, key, value, lambda p: self.emit("task_param", encode(p)))
+
+    def log_input(self, item: Any, name: str | None = None) -> DataRecord:
+        """Record a file (a path) or an in-memory value the task used, identified by its sha256."""
+        rec = _data_record(item, name)
+        self.emit("task_input", encode(rec))
+        return rec
+
+    def log_output(self, item: Any, name: str | None = None) -> DataRecord:
+        """Record a file (a path) or a value (e.g. the task's result) the task generated."""
+        rec = _data_record(item, name)
+        self.emit("task_output", encode(rec))
+        return rec
 
     def set_attribute(self, name: str, value: Scalar) -> None:
         """An engine-specific attribute of the task activity (e.g. an engine's own run id)."""
@@ -332,9 +386,21 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
             if isinstance(v, (str, int, float, bool, Path)) or v is None}
 
 
-def _file_record(path: Path) -> FileRecord:
+def _data_record(item: Any, name: str | None) -> DataRecord:
+    if isinstance(item, (str, os.PathLike)):
+        path = Path(item)
+        if not path.is_file():
+            raise FileNotFoundError(f"data file {str(item)!r} not found")
+        rec = _file_record(path)
+        rec.name = name
+        return rec
+    sha, size, description = describe.value_fingerprint(item)
+    return DataRecord(path=None, sha256=sha, size=size, name=name, description=description)
+
+
+def _file_record(path: Path) -> DataRecord:
     p = path.resolve()
-    return FileRecord(path=str(p), sha256=sha256_file(p), size=p.stat().st_size)
+    return DataRecord(path=str(p), sha256=sha256_file(p), size=p.stat().st_size)
 
 
 def _paths(paths: Iterable[PathLike], what: str) -> list[PathLike]:
