@@ -112,7 +112,7 @@ def cli_runs(tmp_path: Path) -> Path:
 
 
 def test_cli_doc_covers_every_command():
-    assert documented_commands() == {"show", "merge", "validate", "recover"}
+    assert {"show", "merge", "validate", "recover"} <= documented_commands()
 
 
 def test_cli_commands_and_exit_codes(cli_runs: Path):
