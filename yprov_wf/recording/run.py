@@ -16,6 +16,7 @@ from yprov_wf.layout import WorkflowDir, digest_path, new_run_id, safe_name, sha
 from yprov_wf.metrics import MetricStore, NullMetricStore, finalize_series
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import encode
+from yprov_wf.recording.params import add_param
 from yprov_wf.recording.records import (
     COMPLETED,
     FAILED,
@@ -26,7 +27,7 @@ from yprov_wf.recording.records import (
     ModelVersionRecord,
     RunRecord,
 )
-from yprov_wf.recording.scopes import PathLike, TaskScope, _add_param
+from yprov_wf.recording.scopes import PathLike, TaskScope
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class Run:
 
     # -- records -------------------------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
-        _add_param(self.record.params, key, value,
+        add_param(self.record.params, key, value,
                    lambda p: self.task.emit("param", {"run_id": self.run_id, **encode(p)}))
 
     def log_metric(self, key: str, value: float, context: Any = None, step: int | None = None,

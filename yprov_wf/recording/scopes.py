@@ -21,12 +21,12 @@ from yprov_wf.layout import WorkflowDir, atomic_write, new_run_id, new_workflow_
 from yprov_wf.prov.vocabulary import check_namespace
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import Journal, apply, encode
+from yprov_wf.recording.params import add_param, param_records
 from yprov_wf.recording.records import (
     COMPLETED,
     FAILED,
     INTERRUPTED,
     DataRecord,
-    ParamRecord,
     Scalar,
     TaskRecord,
     WorkflowRecord,
@@ -160,7 +160,7 @@ class WorkflowScope(_Scope):
         self.dir = WorkflowDir(self.save_dir / safe_name(self.name) / self.run_id)
         self.record = WorkflowRecord(
             workflow_id=self.run_id, name=self.name, namespace=self.namespace, started=time.time(),
-            engine=self.engine, params=_param_records(self.params),
+            engine=self.engine, params=param_records(self.params),
             environment=runtime_environment(self.env_vars),
         )
         self.journal = Journal(self.dir.workflow_journal)
@@ -281,7 +281,7 @@ class TaskScope(_Scope):
         self.record = TaskRecord(
             task_id=self.run_id, name=self.name, workflow_id=wf.record.workflow_id,
             workflow_name=wf.name, namespace=wf.namespace, started=time.time(), attempt=self.attempt,
-            host=socket.gethostname(), pid=os.getpid(), params=_param_records(self.params),
+            host=socket.gethostname(), pid=os.getpid(), params=param_records(self.params),
             inputs=[_file_record(p) for p in self.inputs], attributes=dict(self.attributes),
         )
         self.journal = Journal(wf.dir.task_journal(self.run_id))
@@ -295,7 +295,7 @@ class TaskScope(_Scope):
 
     def log_param(self, key: str, value: Any) -> None:
         """A task-level parameter (used by the task activity)."""
-        _add_param(self.record.params, key, value, lambda p: self.emit("task_param", encode(p)))
+        add_param(self.record.params, key, value, lambda p: self.emit("task_param", encode(p)))
 
     def log_input(self, item: Any, name: str | None = None) -> DataRecord:
         """Record a file (a path) or an in-memory value the task used, identified by its sha256."""
@@ -354,25 +354,6 @@ def _remove_journal(path: Path) -> None:
         path.parent.rmdir()
     except OSError:
         pass  # other journals still open
-
-
-def _add_param(params: list[ParamRecord], key: str, value: Any, emit: Callable[[ParamRecord], None]) -> None:
-    if not isinstance(key, str) or not key:
-        raise TypeError(f"param key must be a non-empty str, got {key!r}")
-    rendered, type_name = describe.param_value(value)
-    for p in params:
-        if p.key == key:
-            if p.value == rendered and p.type == type_name:
-                return
-            raise ValueError(f"param {key!r} was already logged as {p.value!r}; cannot change it to {rendered!r}")
-    emit(ParamRecord(key, rendered, type_name))
-
-
-def _param_records(params: Mapping[str, Any]) -> list[ParamRecord]:
-    out: list[ParamRecord] = []
-    for key, value in params.items():
-        _add_param(out, key, value, out.append)
-    return out
 
 
 def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, Any]:
