@@ -154,3 +154,10 @@ with yp.workflow("w", namespace="https://example.org/", save_dir="prov",
         assert secret.encode() not in p.read_bytes(), p
     wf = (only_run_dir(tmp_path / "prov") / "workflow.json").read_text()
     assert "--lr 0.1" in wf and "ywf:env_HOME" in wf and "***" in wf
+
+
+def test_task_attributes_cannot_replace_built_in_ones():
+    with pytest.raises(ValueError, match="'status' is reserved"):
+        yp.task("t", attributes={"status": "weird"})
+    with pytest.raises(ValueError, match="identifier"):
+        yp.task("t", attributes={"not an identifier": 1})

@@ -162,6 +162,7 @@ def test_cli_commands_and_exit_codes(cli_runs: Path):
     ("merge", "prov"),  # -o is required
     ("merge", "missing", "-o", "merged.json"),
     ("validate", "missing"),
+    ("validate", "empty"),
     ("recover", "missing"),
     ("frobnicate", "prov"),
     (),

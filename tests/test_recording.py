@@ -330,3 +330,28 @@ def test_metric_value_types(save_dir):
     got = dict(zip(df.key, df.value))
     assert got == {"np": 0.25, "tensor": 0.5, "int": 3.0, "a": 1.0, "b": 2.0}
     assert set(df[df.key == "a"].context) == {"validation"} and df[df.key == "b"].step.item() == 4
+
+
+def test_repeated_labels_get_distinct_entities_and_files(tmp_path, save_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.txt").write_text("one")
+    with yp.start_run(NS, "dups", provenance_save_dir=save_dir) as run:
+        yp.log_artifact("a.txt")
+        (tmp_path / "a.txt").write_text("two")
+        yp.log_artifact("a.txt")
+        yp.log_model({"w": 1}, "m")
+        yp.log_model({"w": 2}, "m")
+    root = run.info.provenance_dir
+    b = bundle_of(next(root.glob("tasks/*.json")))
+    assert len(by_type(b, "Artifact")) == 2 and len(by_type(b, "Model")) == 2
+    from yprov_wf.cli import main as cli
+
+    assert cli(["validate", str(root)]) == 0, "each record's file keeps the digest it was logged with"
+
+
+def test_keyboard_interrupt_is_interrupted_for_runs_and_scopes(save_dir):
+    with pytest.raises(KeyboardInterrupt), yp.start_run(NS, "ctrl-c", provenance_save_dir=save_dir):
+        raise KeyboardInterrupt
+    b = bundle_of(next(only_run_dir(save_dir).glob("tasks/*.json")))
+    assert {a["ywf:status"] for a in [*by_type(b, "MLRun").values(), *by_type(b, "TaskRun").values()]} == {
+        "interrupted"}

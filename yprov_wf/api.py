@@ -8,12 +8,14 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from yprov_wf import distributed
 from yprov_wf.errors import NoActiveRunError, ProvenanceWarning
+from yprov_wf.layout import safe_name
 from yprov_wf.prov.vocabulary import check_namespace
 from yprov_wf.recording import current
 from yprov_wf.recording.records import FAILED
 from yprov_wf.recording.run import Run
-from yprov_wf.recording.scopes import PathLike, TaskScope, WorkflowScope
+from yprov_wf.recording.scopes import RUN_DIR_ENV, PathLike, TaskScope, WorkflowScope
 
 _get_run = current.run_var.get
 
@@ -73,20 +75,39 @@ def start_run(prov_user_namespace: str, experiment_name: str | None = None,
         raise ValueError(f"save_after_n_logs must be a positive int, got {save_after_n_logs!r}")
     if not isinstance(collect_all_processes, bool):
         raise TypeError(f"collect_all_processes must be a bool, got {collect_all_processes!r}")
-    rank = _env_int(rank, "rank", ("RANK", "SLURM_PROCID"), 0)
-    world_size = _env_int(world_size, "world_size", ("WORLD_SIZE", "SLURM_NTASKS"), 1)
-    task_scope = current.task_var.get() or current.only_open(TaskScope)
+    info = distributed.detect(rank, world_size)
+    task_scope = current_task()
     owns_task = task_scope is None or task_scope.closed
     if owns_task:
-        task_scope = TaskScope(experiment, namespace=namespace, save_dir=provenance_save_dir).open()
+        task_scope = _open_implicit_task(experiment, namespace, provenance_save_dir, info)
     try:
-        run = Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=rank, world_size=world_size,
-                  collect_all_processes=collect_all_processes, owns_task=owns_task)
+        run = Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=info.rank,
+                  world_size=info.world_size, collect_all_processes=collect_all_processes, owns_task=owns_task,
+                  device=distributed.device_name(info.local_rank) if info.distributed else None)
     except BaseException as exc:
         if owns_task:
             task_scope.close(FAILED, current.error_text(exc))
         raise
     return run.open()
+
+
+def _open_implicit_task(experiment: str, namespace: str, save_dir: PathLike | None,
+                        info: distributed.RankInfo) -> TaskScope:
+    """The task (and, outside any workflow, the workflow) that a bare start_run records into. Ranks of
+    one distributed step each get their own task in one shared workflow run, named by the group id
+    they all derive; rank 0 owns that workflow run."""
+    if not info.distributed:
+        return TaskScope(experiment, namespace=namespace, save_dir=save_dir).open()
+    attributes = {"rank": info.rank, "worldSize": info.world_size, "localRank": info.local_rank,
+                  "distributedGroup": info.group}
+    own_workflow = None
+    if current_workflow() is None and RUN_DIR_ENV not in os.environ:
+        own_workflow = WorkflowScope(experiment, namespace=namespace, save_dir=save_dir, run_id=info.group,
+                                     owner=info.rank == 0, expected_tasks=info.world_size).open()
+    task = TaskScope(experiment, namespace=namespace, save_dir=save_dir, attributes=attributes,
+                     run_id=f"{safe_name(experiment)[:40]}-{info.group}-rank{info.rank}").open()
+    task.owns_workflow = own_workflow is not None
+    return task
 
 
 def end_run(create_graph: bool = False, create_svg: bool = False) -> None:
@@ -183,17 +204,3 @@ def _mapping(value: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a mapping of names to values, got {type(value).__name__}")
     return value
-
-
-def _env_int(value: int | None, what: str, names: tuple[str, ...], default: int) -> int:
-    if value is not None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{what} must be a non-negative int, got {value!r}")
-        return value
-    for name in names:
-        raw = os.environ.get(name)
-        if raw is not None and raw.strip().isdigit():
-            return int(raw)
-    return default
-
-

@@ -105,9 +105,13 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from yprov_wf.layout import find_workflow_dirs
     from yprov_wf.prov.validate import validate
 
-    findings = validate(_existing(args.path))
+    path = _existing(args.path)
+    if path.is_dir() and not find_workflow_dirs(path):
+        raise _UsageError(f"no workflow run found under {path}")
+    findings = validate(path)
     for f in findings:
         print(f)
     print(f"{len(findings)} finding(s)" if findings else "valid")

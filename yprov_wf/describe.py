@@ -108,6 +108,10 @@ def dataset_description(dataset: Any) -> tuple[str, int | None, dict[str, Scalar
         if isinstance(dataset, data.Subset):
             _, parent, attrs, _ = dataset_description(dataset.dataset)
             return kind, len(dataset), {**attrs, "parentSamples": parent}, None
+        if isinstance(dataset, torch.Tensor):
+            shape = list(dataset.shape)
+            raw = dataset.detach().cpu().contiguous().numpy().tobytes()
+            return kind, (shape[0] if shape else 1), {"shape": json.dumps(shape), "dtype": str(dataset.dtype)}, raw
         if isinstance(dataset, data.TensorDataset):
             shapes = [list(t.shape) for t in dataset.tensors]
             return kind, len(dataset), {"tensorShapes": json.dumps(shapes)}, None

@@ -64,7 +64,7 @@ class MetricStore:
             self._values.append(value)
         except OverflowError:
             self._steps.pop()
-            raise TypeError(f"metric {key!r}: value {value!r} does not fit a float64") from None
+            raise TypeError(f"metric {key!r}: value {str(value)[:40]} does not fit a float64") from None
         self._times.append(timestamp)
         self._sids.append(sid)
         self._counts[sid] += 1

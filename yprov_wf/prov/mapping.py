@@ -18,7 +18,7 @@ from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
 from prov.model import ProvBundle, ProvDocument, QualifiedName
 
 from yprov_wf.prov import vocabulary as v
-from yprov_wf.recording.records import DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
+from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
 
 
 def task_document(task: TaskRecord) -> ProvDocument:
@@ -26,7 +26,7 @@ def task_document(task: TaskRecord) -> ProvDocument:
     doc, user, ywf = _document(task.namespace)
     b = doc.bundle(user[v.bundle_id(task.task_id)])
     t = _task_activity(b, user, ywf, task)
-    b.wasStartedBy(t, None, user[v.workflow_id(task.workflow_id)], _time(task.started))
+    b.wasStartedBy(t, None, _starter(user, task), _time(task.started))
     _params(b, user, ywf, t, ("task", task.task_id), task.params, task.started)
     _files(b, user, ywf, t, task)
     for run in task.runs:
@@ -48,7 +48,9 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
     producers: dict[str, list[QualifiedName]] = {}
     for task in tasks:
         t = _task_activity(doc, user, ywf, task)
-        doc.wasStartedBy(t, None, w, _time(task.started))
+        doc.wasStartedBy(t, None, _starter(user, task), _time(task.started))
+        if task.status == MISSING:  # an expected rank that wrote no bundle: the activity says so
+            continue
         bundle = doc.entity(user[v.bundle_id(task.task_id)],
                             {PROV_TYPE: PROV_BUNDLE, PROV_LOCATION: f"tasks/{task.task_id}.json"})
         doc.wasGeneratedBy(bundle, t, _time(task.ended))
@@ -83,12 +85,17 @@ def _document(namespace: str) -> tuple[ProvDocument, Any, Any]:
     return doc, user, ywf
 
 
+def _starter(user, task: TaskRecord):
+    """Who started a task: the task that launched it (torchrun ranks…), else the workflow."""
+    return user[v.task_id(task.parent_task) if task.parent_task else v.workflow_id(task.workflow_id)]
+
+
 def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
     return scope.activity(
         user[v.task_id(task.task_id)], _time(task.started), _time(task.ended),
-        _attrs(ywf, {"prov:type": ywf[v.TASK_RUN], "name": task.name, "status": task.status,
+        _attrs(ywf, {**task.attributes, "prov:type": ywf[v.TASK_RUN], "name": task.name, "status": task.status,
                      "attempt": task.attempt, "host": task.host, "pid": task.pid, "error": task.error,
-                     "workflow": task.workflow_name, **task.attributes}),
+                     "workflow": task.workflow_name, "workflowRun": task.workflow_id}),
     )
 
 
@@ -123,7 +130,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     r = b.activity(
         user[v.run_id(run.run_id)], _time(run.started), _time(run.ended),
         _attrs(ywf, {"prov:type": ywf[v.ML_RUN], "experiment": run.experiment, "status": run.status,
-                     "rank": run.rank, "worldSize": run.world_size,
+                     "rank": run.rank, "worldSize": run.world_size, "device": run.device,
                      "collectAllProcesses": run.collect_all_processes, "error": run.error}),
     )
     b.wasStartedBy(r, None, task_activity, _time(run.started))
@@ -151,8 +158,9 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             b.wasRevisionOf(e, previous)
         versions[mv.model_name] = e
         versions[f"{mv.model_name}/{mv.version}"] = e
+    seen: set[str] = set()
     for m in run.models:
-        e = b.entity(user[v.local("run", run.run_id, "model", m.label)], _attrs(ywf, {
+        e = b.entity(user[_unique(seen, v.local("run", run.run_id, "model", m.label))], _attrs(ywf, {
             "prov:type": ywf[v.MODEL], "label": m.label, "prov:atLocation": m.path, "sha256": m.sha256,
             "size": m.size, **m.summary,
         }))
@@ -160,7 +168,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
         if m.revision_of in versions:
             b.wasRevisionOf(e, versions[m.revision_of])
     for a in run.artifacts:
-        e = b.entity(user[v.local("run", run.run_id, "artifact", a.name)], _attrs(ywf, {
+        e = b.entity(user[_unique(seen, v.local("run", run.run_id, "artifact", a.name))], _attrs(ywf, {
             "prov:type": ywf[v.ARTIFACT], "name": a.name, "source": a.source, "context": a.context,
             "step": a.step, "prov:atLocation": a.path, "sha256": a.sha256, "size": a.size,
         }))
@@ -169,11 +177,21 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
         else:
             b.wasGeneratedBy(e, r, _time(a.time))
     for d in run.datasets:
-        e = b.entity(user[v.local("run", run.run_id, "dataset", d.label)], _attrs(ywf, {
+        e = b.entity(user[_unique(seen, v.local("run", run.run_id, "dataset", d.label))], _attrs(ywf, {
             "prov:type": ywf[v.DATASET], "label": d.label, "kind": d.kind, "samples": d.samples,
             "context": d.context, "prov:atLocation": d.path, "sha256": d.sha256, **d.attributes,
         }))
         b.used(r, e, _time(d.time))
+
+
+def _unique(seen: set[str], local: str) -> str:
+    """``local``, or ``local-2``, ``local-3``… when a run logged the same label more than once."""
+    candidate, n = local, 1
+    while candidate in seen:
+        n += 1
+        candidate = f"{local}-{n}"
+    seen.add(candidate)
+    return candidate
 
 
 _PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:atLocation": PROV_LOCATION}

@@ -112,10 +112,12 @@ def read_task_file(path: Path) -> TaskRecord:
     tid = task_ids[0]
     a = b.records[tid]
     known = {"prov:type", "prov:startTime", "prov:endTime", "ywf:name", "ywf:status", "ywf:attempt",
-             "ywf:host", "ywf:pid", "ywf:error", "ywf:workflow"}
-    workflow = b.started_by.get(tid, "")
+             "ywf:host", "ywf:pid", "ywf:error", "ywf:workflow", "ywf:workflowRun"}
+    starter = b.started_by.get(tid, "")
+    parent = starter.partition("/")[2] if starter.startswith(f"{v.USER_PREFIX}:task/") else None
     task = TaskRecord(
-        task_id=path.stem, name=a.get("ywf:name", ""), workflow_id=workflow.rpartition("/")[2],
+        task_id=path.stem, name=a.get("ywf:name", ""), workflow_id=a.get("ywf:workflowRun") or
+        starter.rpartition("/")[2], parent_task=parent,
         workflow_name=a.get("ywf:workflow", ""), namespace=namespace, started=a.get("prov:startTime", 0.0),
         attempt=a.get("ywf:attempt", 1), host=a.get("ywf:host", ""), pid=a.get("ywf:pid", 0),
         status=a.get("ywf:status", ""), ended=a.get("prov:endTime"), error=a.get("ywf:error"),
@@ -144,7 +146,8 @@ def _run(b: _Bundle, rid: str) -> RunRecord:
     run = RunRecord(
         run_id=rid.rpartition("/")[2], experiment=a.get("ywf:experiment", ""), started=a.get("prov:startTime", 0.0),
         rank=a.get("ywf:rank", 0), world_size=a.get("ywf:worldSize", 1),
-        collect_all_processes=a.get("ywf:collectAllProcesses", False), status=a.get("ywf:status", ""),
+        collect_all_processes=a.get("ywf:collectAllProcesses", False), device=a.get("ywf:device"),
+        status=a.get("ywf:status", ""),
         ended=a.get("prov:endTime"), error=a.get("ywf:error"), params=_params(b, rid),
     )
     out, inp = b.generated[rid], b.used[rid]
@@ -189,9 +192,11 @@ def read_workflow_file(path: Path) -> WorkflowRecord:
     if len(found) != 1:
         raise ValueError(f"{path}: expected one {v.WORKFLOW_RUN} activity, found {len(found)}")
     wid, a = found[0]
+    known = {"prov:type", "prov:startTime", "prov:endTime", "ywf:name", "ywf:engine", "ywf:status", "ywf:error"}
     return WorkflowRecord(
         workflow_id=wid.rpartition("/")[2], name=a.get("ywf:name", ""),
         namespace=doc.get("prefix", {}).get(v.USER_PREFIX, ""), started=a.get("prov:startTime", 0.0),
         engine=a.get("ywf:engine", ""), status=a.get("ywf:status", ""), ended=a.get("prov:endTime"),
         error=a.get("ywf:error"), params=_params(b, wid),
+        environment={k.partition(":")[2]: x for k, x in a.items() if k not in known and k.startswith("ywf:")},
     )

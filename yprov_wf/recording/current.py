@@ -69,6 +69,15 @@ def _close_all_at_exit() -> None:
         scope.close_at_exit(status, error)
 
 
+def exit_status(exc: BaseException | None) -> tuple[str, str | None]:
+    """(status, error) for a scope left normally (None) or by an exception; Ctrl-C is ``interrupted``."""
+    from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED
+
+    if exc is None:
+        return COMPLETED, None
+    return (INTERRUPTED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED), error_text(exc)
+
+
 def error_text(exc: BaseException) -> str:
     """``Type: message`` of an exception, one line, bounded."""
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()

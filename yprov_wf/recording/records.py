@@ -18,7 +18,8 @@ COMPLETED = "completed"
 FAILED = "failed"
 INTERRUPTED = "interrupted"  # the process exited without closing the scope
 CRASHED = "crashed"  # the process died; rebuilt by `yprov-wf recover`
-STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, CRASHED)
+MISSING = "missing"  # an expected rank of a distributed step that wrote no bundle
+STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, CRASHED, MISSING)
 
 
 @dataclass(slots=True)
@@ -101,6 +102,7 @@ class RunRecord:
     rank: int = 0
     world_size: int = 1
     collect_all_processes: bool = False
+    device: str | None = None
     status: str = RUNNING
     ended: float | None = None
     error: str | None = None
@@ -126,6 +128,7 @@ class TaskRecord:
     attempt: int = 1
     host: str = ""
     pid: int = 0
+    parent_task: str | None = None  # the task that launched this one (e.g. torchrun ranks), else the workflow
     status: str = RUNNING
     ended: float | None = None
     error: str | None = None

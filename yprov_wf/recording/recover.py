@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yprov_wf.layout import WorkflowDir, find_workflow_dirs
+from yprov_wf.prov.reading import read_workflow_file
 from yprov_wf.recording.journal import replay_task, replay_workflow
 from yprov_wf.recording.records import CRASHED, RUNNING
 from yprov_wf.recording.run import finalize_run_metrics
@@ -29,6 +30,8 @@ def recover(path: Path) -> RecoveryReport:
         wdir = WorkflowDir(root)
         journals = sorted((root / "journal").glob("*.jsonl")) if (root / "journal").is_dir() else []
         busy = False
+        recovered_here = 0
+        ends: list[float] = []  # when each task of this run last did something
         for journal in journals:
             if journal.name == wdir.workflow_journal.name:
                 continue
@@ -51,14 +54,19 @@ def recover(path: Path) -> RecoveryReport:
                     task.status, task.ended = CRASHED, ended
                     task.error = "the process died before the task closed (recovered from the journal)"
                 write_task_file(wdir, task)
+                ends.append(task.ended or ended)
                 report.recovered_tasks.append(task.task_id)
+                recovered_here += 1
             journal.unlink()
         wf_journal = wdir.workflow_journal
+        if not wf_journal.exists() and wdir.workflow_file.exists() and recovered_here and not busy:
+            # the owner closed before this task was recovered (a dead rank): relink the collection
+            write_workflow_file(wdir, read_workflow_file(wdir.workflow_file))
         if wf_journal.exists() and not busy:
             wf = replay_workflow(wf_journal)
             if wf is not None:
                 if wf.status == RUNNING:
-                    wf.status, wf.ended = CRASHED, _last_write(wf_journal, root / "tasks")
+                    wf.status, wf.ended = CRASHED, max([_last_write(wf_journal), *ends])
                     wf.error = "the process died before the workflow closed (recovered from the journal)"
                 write_workflow_file(wdir, wf)
                 report.recovered_workflows.append(wf.workflow_id)

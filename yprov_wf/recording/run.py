@@ -19,7 +19,6 @@ from yprov_wf.recording.journal import encode
 from yprov_wf.recording.params import add_param
 from yprov_wf.recording.records import (
     COMPLETED,
-    FAILED,
     ArtifactRecord,
     DataRecord,
     DatasetRecord,
@@ -45,13 +44,14 @@ class Run:
     """One ML run. Use the module-level functions (``yprov_wf.log_metric``…) or this object's methods."""
 
     def __init__(self, task: TaskScope, experiment: str, *, save_after_n_logs: int = 100, rank: int = 0,
-                 world_size: int = 1, collect_all_processes: bool = False, owns_task: bool = False) -> None:
+                 world_size: int = 1, collect_all_processes: bool = False, owns_task: bool = False,
+                 device: str | None = None) -> None:
         self.task = task
         self.workflow = task.workflow
         self.owns_task = owns_task
         self.run_id = new_run_id(experiment)
         self.record = RunRecord(run_id=self.run_id, experiment=experiment, started=time.time(), rank=rank,
-                                world_size=world_size, collect_all_processes=collect_all_processes)
+                                world_size=world_size, collect_all_processes=collect_all_processes, device=device)
         self._started_perf = time.perf_counter()
         store_cls = MetricStore if (rank == 0 or collect_all_processes) else NullMetricStore
         self.metrics = store_cls(self.workflow.dir.metrics_log(self.run_id), save_after_n_logs,
@@ -107,7 +107,7 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.end(COMPLETED if exc is None else FAILED, None if exc is None else current.error_text(exc))
+        self.end(*current.exit_status(exc))
 
     # -- records -------------------------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -152,7 +152,7 @@ class Run:
 
     def log_model(self, model: Any, model_label: str) -> Path:
         """Save the final model with its parameter count, memory and layer summary."""
-        dest = self.workflow.dir.artifacts(self.run_id) / "models" / f"{safe_name(model_label, 'model label')}.pt"
+        dest = _unique(self.workflow.dir.artifacts(self.run_id) / "models" / f"{safe_name(model_label, 'model label')}.pt")
         digest, size = self._save(model, dest)
         rec = ModelRecord(label=model_label, path=self._relative(dest), sha256=digest, size=size, time=time.time(),
                           summary=describe.model_summary(model), revision_of=self._model_sources.get(id(model)))

@@ -24,7 +24,6 @@ from yprov_wf.recording.journal import Journal, apply, encode
 from yprov_wf.recording.params import add_param, param_records
 from yprov_wf.recording.records import (
     COMPLETED,
-    FAILED,
     INTERRUPTED,
     DataRecord,
     Scalar,
@@ -37,6 +36,7 @@ PathLike = str | os.PathLike
 
 DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"  # RFC 2606 placeholder: set your own namespace
 RUN_DIR_ENV = "YPROV_WF_RUN_DIR"  # a workflow run folder that tasks in this process join
+PARENT_TASK_ENV = "YPROV_WF_PARENT_TASK"  # the task (in another process) that launched this process
 
 
 def default_save_dir() -> Path:
@@ -67,11 +67,7 @@ class _Scope:
         return self.open()
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc is None:
-            self.close(COMPLETED)
-        else:
-            status = INTERRUPTED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED
-            self.close(status, current.error_text(exc))
+        self.close(*current.exit_status(exc))
 
     async def __aenter__(self):
         return self.open()
@@ -133,7 +129,7 @@ class WorkflowScope(_Scope):
     def __init__(self, name: str, *, namespace: str | None = None, save_dir: PathLike | None = None,
                  run_id: str | None = None, params: Mapping[str, Any] | None = None, engine: str = "python",
                  env_vars: Iterable[str] = (), artifact_roots: Iterable[PathLike] | None = None,
-                 owner: bool = True) -> None:
+                 owner: bool = True, expected_tasks: int | None = None) -> None:
         self.name = _check_name(name, "workflow name")
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
         self.save_dir = Path(save_dir) if save_dir is not None else default_save_dir()
@@ -143,6 +139,7 @@ class WorkflowScope(_Scope):
         self.env_vars = tuple(env_vars)
         self.artifact_roots = tuple(Path(p) for p in artifact_roots or ())
         self.owner = owner
+        self.expected_tasks = expected_tasks  # distributed: wait for this many task files before closing
         if not owner and run_id is None:
             raise ValueError("a workflow joined from another process needs the run_id of the owner")
         self._warned = False
@@ -179,6 +176,8 @@ class WorkflowScope(_Scope):
         rec.status, rec.ended, rec.error = status, time.time(), error
         if not self.owner:  # a participant writes only its task files; the owner writes workflow.json
             return
+        if self.expected_tasks:
+            _wait_for_task_files(self.dir, self.expected_tasks)
         self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error})
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
@@ -245,7 +244,7 @@ class TaskScope(_Scope):
     def __init__(self, name: str, *, inputs: Iterable[PathLike] = (), outputs: Iterable[PathLike] = (),
                  params: Mapping[str, Any] | None = None, run_id: str | None = None, attempt: int = 1,
                  attributes: Mapping[str, Scalar] | None = None, namespace: str | None = None,
-                 save_dir: PathLike | None = None) -> None:
+                 save_dir: PathLike | None = None, parent_task: str | None = None) -> None:
         self.name = _check_name(name, "task name")
         self.inputs = [Path(p) for p in _paths(inputs, "inputs")]
         self.outputs = [Path(p) for p in _paths(outputs, "outputs")]
@@ -256,6 +255,7 @@ class TaskScope(_Scope):
         self.attempt = attempt
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace, self.save_dir = namespace, save_dir
+        self.parent_task = parent_task
         self.owns_workflow = False
         self.runs: list[Any] = []
 
@@ -274,6 +274,8 @@ class TaskScope(_Scope):
             wf = (join_workflow(joined) if joined else
                   WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir)).open()
             self.owns_workflow = True
+            if joined and self.parent_task is None:
+                self.parent_task = os.environ.get(PARENT_TASK_ENV) or None
         self.workflow = wf
         self._enter_context()
         wf.tasks.append(self)
@@ -281,7 +283,8 @@ class TaskScope(_Scope):
         self.record = TaskRecord(
             task_id=self.run_id, name=self.name, workflow_id=wf.record.workflow_id,
             workflow_name=wf.name, namespace=wf.namespace, started=time.time(), attempt=self.attempt,
-            host=socket.gethostname(), pid=os.getpid(), params=param_records(self.params),
+            host=socket.gethostname(), pid=os.getpid(), parent_task=self.parent_task,
+            params=param_records(self.params),
             inputs=[_file_record(p) for p in self.inputs], attributes=dict(self.attributes),
         )
         self.journal = Journal(wf.dir.task_journal(self.run_id))
@@ -296,6 +299,12 @@ class TaskScope(_Scope):
     def log_param(self, key: str, value: Any) -> None:
         """A task-level parameter (used by the task activity)."""
         add_param(self.record.params, key, value, lambda p: self.emit("task_param", encode(p)))
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Environment variables for a child process (e.g. ``torchrun``): its tasks join this workflow run
+        and are started by this task."""
+        return {**self.workflow.environment, PARENT_TASK_ENV: self.record.task_id}
 
     def log_input(self, item: Any, name: str | None = None) -> DataRecord:
         """Record a file (a path) or an in-memory value the task used, identified by its sha256."""
@@ -332,6 +341,16 @@ class TaskScope(_Scope):
             wf.close(status, error)
 
 
+def _wait_for_task_files(wdir: WorkflowDir, expected: int) -> None:
+    """Give the other ranks of a distributed step time to write their bundles (YPROV_WF_RANK_WAIT s)."""
+    deadline = time.monotonic() + float(os.environ.get("YPROV_WF_RANK_WAIT", "30"))
+    tasks = wdir.root / "tasks"
+    while time.monotonic() < deadline:
+        if tasks.is_dir() and sum(1 for _ in tasks.glob("*.json")) >= expected:
+            return
+        time.sleep(0.1)
+
+
 def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
     from yprov_wf.prov.mapping import task_document, to_json
 
@@ -340,10 +359,12 @@ def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
     """workflow.json from the workflow record and every task file present (any process wrote them)."""
+    from yprov_wf.distributed import missing_ranks
     from yprov_wf.prov.mapping import to_json, workflow_document
     from yprov_wf.prov.reading import read_task_file
 
     tasks = [read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
+    tasks += missing_ranks(tasks)
     tasks.sort(key=lambda t: (t.started, t.task_id))
     atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks)))
 
@@ -400,7 +421,12 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
+_RESERVED = {"name", "status", "attempt", "host", "pid", "error", "workflow", "workflowRun"}
+
+
 def _check_attribute(name: str) -> str:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"attribute name {name!r} must be an identifier")
+    if name in _RESERVED:
+        raise ValueError(f"attribute name {name!r} is reserved for the task's own records")
     return name
