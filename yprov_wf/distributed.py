@@ -29,6 +29,9 @@ class RankInfo:
 def detect(rank: int | None = None, world_size: int | None = None) -> RankInfo:
     """Rank and world size from the arguments, else torch.distributed, else RANK / WORLD_SIZE
     (torchrun), else SLURM_PROCID / SLURM_NTASKS."""
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     env = os.environ
     dist = _torch_distributed()
     if rank is None:
@@ -36,7 +39,7 @@ def detect(rank: int | None = None, world_size: int | None = None) -> RankInfo:
     if world_size is None:
         world_size = dist[1] if dist else _first_int(env, "WORLD_SIZE", "SLURM_NTASKS", default=1)
     local_rank = _first_int(env, "LOCAL_RANK", "SLURM_LOCALID", default=0)
-    if rank >= world_size:
+    if world_size < 1 or rank >= world_size:
         raise ValueError(f"rank {rank} is not below world_size {world_size}")
     return RankInfo(rank, world_size, local_rank, group_id() if world_size > 1 else None)
 
