@@ -248,7 +248,7 @@ def _comparison_section(cmp: Comparison, views: list[RunView]) -> str:
         for key, values in list(cmp.differing_params.items())[:MAX_SCATTER_PARAMS]:
             pts = [Point(r, x, y) for r, x, y in zip(cmp.runs, values, cmp.metrics[cmp.metric])
                    if x is not None and y is not None]
-            if pts:
+            if len({repr(p.x) for p in pts}) > 1:  # a param that varies among the runs that have the metric
                 charts.append(scatter_chart(pts, title=f"{cmp.metric} against {key}", x_label=key,
                                             y_label=cmp.metric))
         if charts:
