@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NS, REPO, only_run_dir, run_python
 
 import yprov_wf as yp
 from yprov_wf.viz.compare import RunSummary, compare, format_table, resolve_metric, summaries
 from yprov_wf.viz.downsample import m4
 from yprov_wf.viz.graph import build_graph, render_svg, workflow_graph
 from yprov_wf.viz.runs import load_series, load_workflows, run_views
-
-from conftest import NS, REPO, only_run_dir, run_python
 
 SVG = "{http://www.w3.org/2000/svg}"
 LRS = (0.3, 0.03, 0.003)  # the middle one ends with the lowest validation loss and the highest accuracy

@@ -10,13 +10,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import NS, REPO, only_run_dir, run_python
+from test_viz import build_sweep
 
 import yprov_wf as yp
 from yprov_wf.viz.report import build_report, write_report
 from yprov_wf.viz.runs import load_workflows
-
-from conftest import NS, REPO, only_run_dir
-from test_viz import build_sweep
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -130,3 +129,18 @@ def test_report_escapes_recorded_text(tmp_path: Path):
 def test_report_of_nothing_is_refused():
     with pytest.raises(ValueError, match="no workflow run to report on"):
         build_report([])
+
+
+def test_rendering_a_report_imports_neither_pandas_nor_pyarrow_compute(report: Path, tmp_path: Path):
+    """Their imports cost more than the rest of a 1M-point report; the hot render path avoids them."""
+    code = f"""
+import sys
+from pathlib import Path
+from yprov_wf.viz.report import write_report
+write_report([Path({str(report.parent / "solo" / "prov")!r})], Path("r.html"))
+print(sorted(m for m in ("pandas", "pyarrow.compute", "pyarrow.dataset", "matplotlib") if m in sys.modules))
+"""
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert "process_rss_mb" in (tmp_path / "r.html").read_text()

@@ -47,7 +47,10 @@ def write_report(paths: Sequence[Path], output: Path, *, metric: str | None = No
     """Write the report of every workflow run under ``paths`` to ``output`` (an .html file)."""
     from yprov_wf.layout import atomic_write
 
-    html = build_report(load_workflows(paths), metric=metric, mode=mode, graph=graph)
+    workflows = load_workflows(paths)
+    if not workflows:
+        raise ValueError(f"no workflow run found under {', '.join(map(str, paths))}")
+    html = build_report(workflows, metric=metric, mode=mode, graph=graph)
     atomic_write(Path(output), html.encode("utf-8"))
     return Path(output)
 

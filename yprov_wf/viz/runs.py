@@ -93,23 +93,51 @@ def load_series(view: RunView) -> list[SeriesData]:
 
 
 def _from_parquet(path: Path) -> list[SeriesData]:
+    # read_dictionary gives key and context as dictionary arrays: grouping needs no pyarrow.compute, whose
+    # import (with pandas) costs ~0.5 s, seconds on a loaded machine, more than the rest of a report
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["key", "context", "step", "value", "timestamp"])
+    with pq.ParquetFile(path, read_dictionary=["key", "context"]) as f:  # not read_table: that imports
+        table = f.read(columns=["key", "context", "step", "value", "timestamp"])  # pyarrow.dataset and pandas
     if table.num_rows == 0:
         return []
-    keys = pc.dictionary_encode(table.column("key").combine_chunks())
-    contexts = pc.dictionary_encode(pc.fill_null(table.column("context").combine_chunks(), ""))
-    kd, cd = keys.dictionary.to_pylist(), contexts.dictionary.to_pylist()
-    codes = (keys.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(cd)
-             + contexts.indices.to_numpy(zero_copy_only=False))
-    steps = table.column("step").combine_chunks().to_numpy(zero_copy_only=False)
-    values = table.column("value").combine_chunks().to_numpy(zero_copy_only=False)
-    micros = table.column("timestamp").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return _group(codes, steps, values, micros / 1e6, lambda c: (kd[c // len(cd)], cd[c % len(cd)] or None))
+    keys: dict[str | None, int] = {}
+    contexts: dict[str | None, int] = {}
+    k = np.concatenate([_dictionary_codes(c, keys) for c in table.column("key").chunks])
+    c = np.concatenate([_dictionary_codes(c, contexts) for c in table.column("context").chunks])
+    key_of, context_of = list(keys), list(contexts)
+    n_ctx = len(context_of)
+    steps, values, micros = (_numbers(table.column(n), t) for n, t in (("step", "<i8"), ("value", "<f8"),
+                                                                        ("timestamp", "<i8")))
+    return _group(k * n_ctx + c, steps, values, micros / 1e6,
+                  lambda code: (key_of[code // n_ctx], context_of[code % n_ctx]))
+
+
+def _dictionary_codes(chunk, lookup: dict[str | None, int]):
+    """Codes of a dictionary-encoded string chunk in ``lookup``'s numbering (None for nulls)."""
+    import numpy as np
+
+    idx = chunk.indices
+    n = len(idx)
+    width = idx.type.bit_width // 8
+    raw = np.frombuffer(idx.buffers()[1], dtype=f"<i{width}", count=idx.offset + n)[idx.offset:]
+    mapping = np.array([lookup.setdefault(v, len(lookup)) for v in chunk.dictionary.to_pylist()] or [0], np.int64)
+    codes = mapping[np.clip(raw, 0, len(mapping) - 1)]
+    if idx.null_count:
+        bits = np.unpackbits(np.frombuffer(idx.buffers()[0], np.uint8), bitorder="little")
+        valid = bits[idx.offset:idx.offset + n].astype(bool)
+        codes = np.where(valid, codes, lookup.setdefault(None, len(lookup)))
+    return codes
+
+
+def _numbers(column, dtype: str):
+    """A 64-bit numeric or timestamp column with no nulls as one numpy array, read from its buffers
+    (``to_numpy`` on a timestamp column imports pandas)."""
+    import numpy as np
+
+    parts = [np.frombuffer(ch.buffers()[1], dtype=dtype, count=ch.offset + len(ch))[ch.offset:] for ch in column.chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _from_log(path: Path) -> list[SeriesData]:

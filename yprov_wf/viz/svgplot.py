@@ -48,7 +48,7 @@ def line_chart(lines: Sequence[Line], *, title: str, x_label: str, y_label: str 
     y_lo, y_hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
     frame = _Frame(width, height, _ticks(x_lo, x_hi), _ticks(y_lo, y_hi))
     parts = [frame.axes(title, x_label, y_label)]
-    for i, (label, x, y) in enumerate(drawn):
+    for i, (_, x, y) in enumerate(drawn):
         if not len(x):
             continue
         color = PALETTE[i % len(PALETTE)]
