@@ -10,6 +10,7 @@ chart per key with a line per context. Long series are thinned for drawing with 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:6px;max-height:300px;overflo
 """
 
 
-def write_report(paths: Sequence[Path], output: Path, *, metric: str | None = None, mode: str | None = None,
+def write_report(paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, metric: str | None = None, mode: str | None = None,
                  graph: bool = True) -> Path:
     """Write the report of every workflow run under ``paths`` to ``output`` (an .html file)."""
     from yprov_wf.layout import atomic_write

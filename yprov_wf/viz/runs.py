@@ -3,6 +3,8 @@ read back from the run's Parquet file (or, for a run still going, from its appen
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +61,15 @@ def series_name(key: str, context: str | None) -> str:
     return f"{key}@{context}" if context else key
 
 
-def load_workflows(paths: Iterable[Path]) -> list[WorkflowRun]:
+def load_workflows(paths: Iterable[str | os.PathLike[str]]) -> list[WorkflowRun]:
     """The workflow runs under each path (a save dir, a workflow's folder or one run), each once."""
     from yprov_wf.recording.summary import load_workflow_runs
 
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError(f"paths must be a list of folders, got the single path {str(paths)!r}")
     seen: set[Path] = set()
     out: list[WorkflowRun] = []
-    for path in paths:
+    for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist")
         for wf, tasks, root in load_workflow_runs(path):
