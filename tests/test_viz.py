@@ -18,7 +18,7 @@ from conftest import NS, REPO, only_run_dir, run_python
 import yprov_wf as yp
 from yprov_wf.viz.compare import RunSummary, compare, format_table, resolve_metric, summaries
 from yprov_wf.viz.downsample import m4
-from yprov_wf.viz.graph import build_graph, render_svg, workflow_graph
+from yprov_wf.viz.graph import GraphRenderError, build_graph, render_svg, workflow_graph
 from yprov_wf.viz.runs import load_series, load_workflows, run_views
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -162,7 +162,7 @@ def test_graph_svg_parses_as_xml_with_task_clusters(sweep: Path, level: str):
     root = ET.fromstring(svg.encode("utf-8"))
     assert root.tag == f"{SVG}svg"
     clusters = [g for g in root.iter(f"{SVG}g") if g.get("class") == "cluster"]
-    assert len(clusters) == 5  # one per task bundle: prepare, 3 × train, evaluate
+    assert len(clusters) == 1 + 5  # the workflow, and in it one per task bundle: prepare, 3 × train, evaluate
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
     assert "workflow sweep" in texts and "task evaluate" in texts and "failed" in texts
     assert ("wasInformedBy" in texts) and ("data.csv" in texts)
@@ -186,19 +186,33 @@ def test_graph_quotes_hostile_names(tmp_path: Path):
 
 
 def test_graph_of_100_tasks_collapses_series_to_one_node_each(tmp_path: Path):
+    """100 tasks in ten chains sharing ten files (the layout Graphviz 2.43 cannot rank without newrank)."""
+    previous = None
     with yp.workflow("big", namespace=NS, save_dir=tmp_path / "prov"):
         for i in range(100):
-            with yp.task(f"t{i}"):
+            out = tmp_path / f"f{i % 10}.txt"
+            out.write_text(str(i % 10))
+            with yp.task(f"step{i % 10}", inputs=[previous] if previous else [], outputs=[out]):
                 yp.start_run(NS, "exp")
                 for step in range(20):
                     yp.log_metric("loss", 1.0 / (step + 1), context="training", step=step)
                     yp.log_metric("acc", step / 20, context="training", step=step)
                 yp.end_run()
+            previous = out if i % 10 else None
     root = only_run_dir(tmp_path / "prov")
     for level, per_task in (("workflow", 2), ("task", 3), ("run", 4)):  # task, run, (metrics | 2 series)
         svg = ET.fromstring(render_svg(workflow_graph(root, level)).encode("utf-8"))
         nodes = [g for g in svg.iter(f"{SVG}g") if g.get("class") == "node"]
-        assert len(nodes) == 1 + 100 * per_task, level  # never a node per point (4,000 points)
+        assert len(nodes) == 1 + 100 * per_task + 10, level  # never a node per point (4,000 points)
+        texts = [t.text or "" for t in svg.iter(f"{SVG}text")]
+        assert any("edge labels left out" in t for t in texts) and "wasGeneratedBy" not in texts
+
+
+def test_a_dot_failure_is_reported_not_raised_raw():
+    import graphviz
+
+    with pytest.raises(GraphRenderError, match=r"dot could not draw the graph \(exit 1\): .*syntax error"):
+        render_svg(graphviz.Source("digraph { a -> }"))
 
 
 def test_build_graph_rejects_an_unknown_level(sweep: Path):

@@ -144,3 +144,23 @@ print(sorted(m for m in ("pandas", "pyarrow.compute", "pyarrow.dataset", "matplo
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert "process_rss_mb" in (tmp_path / "r.html").read_text()
+
+
+def test_report_of_a_killed_run_reads_its_journal_and_metric_log(tmp_path: Path):
+    code = f"""
+import os, yprov_wf as yp
+with yp.workflow("live", namespace="{NS}", save_dir="prov"):
+    with yp.task("train"):
+        yp.start_run("{NS}", "exp", save_after_n_logs=100)
+        for i in range(500):
+            yp.log_metric("loss", 1.0 / (i + 1), context="training", step=i)
+        os._exit(0)  # killed: no end_run, no task or workflow file
+"""
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = only_run_dir(tmp_path / "prov")
+    assert not (root / "workflow.json").exists()
+    html = build_report(load_workflows([root]))
+    assert '<span class="running">running</span>' in html
+    points = re.findall(r'<polyline[^>]*points="([^"]*)"', html)
+    assert len(points) == 1 and len(points[0].split()) == 500  # every flushed point, from the .ylog

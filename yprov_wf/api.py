@@ -108,7 +108,7 @@ def _write_graph(run: Run, svg: bool) -> None:
     """Draw the ended run's task bundle; a drawing problem warns and never fails the user's code."""
     if run.workflow.broken:
         return
-    from yprov_wf.viz.graph import DotNotFoundError, build_graph, write_graph
+    from yprov_wf.viz.graph import DotNotFoundError, GraphRenderError, build_graph, write_graph
 
     try:
         graph = build_graph(run.workflow.record, [run.task.record], level="run")
@@ -116,7 +116,7 @@ def _write_graph(run: Run, svg: bool) -> None:
     except ImportError as exc:  # the graphviz package (extra "viz") is not installed
         warnings.warn(f"yprov-wf: no graph written ({exc}); install it with: pip install 'yprov-wf[viz]'",
                       ProvenanceWarning, stacklevel=3)
-    except DotNotFoundError as exc:
+    except (DotNotFoundError, GraphRenderError) as exc:
         warnings.warn(f"yprov-wf: wrote {run.workflow.dir.graph_file(run.run_id)} but no SVG: {exc}",
                       ProvenanceWarning, stacklevel=3)
     except Exception as exc:

@@ -152,7 +152,7 @@ def _add_viz_commands(sub) -> None:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from yprov_wf.viz.graph import DotNotFoundError, workflow_graph, write_graph
+    from yprov_wf.viz.graph import DotNotFoundError, GraphRenderError, workflow_graph, write_graph
 
     out: Path = args.output
     if out.suffix.lower() not in (".svg", ".dot", ".gv"):
@@ -161,7 +161,7 @@ def _graph(args: argparse.Namespace) -> int:
     try:
         dot, svg = write_graph(graph, out.with_suffix(".dot") if out.suffix.lower() == ".svg" else out,
                                svg=out.suffix.lower() == ".svg")
-    except DotNotFoundError as exc:
+    except (DotNotFoundError, GraphRenderError) as exc:
         print(f"yprov-wf: wrote {out.with_suffix('.dot')} but no SVG: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {svg or dot}")

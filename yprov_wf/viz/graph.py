@@ -29,40 +29,60 @@ _ACTIVITY = {"shape": "box", "style": "filled,rounded", "fillcolor": "#9fb1fc", 
 _ENTITY = {"shape": "ellipse", "style": "filled", "fillcolor": "#fffc87", "color": "#808080"}
 _STATUS_COLOR = {COMPLETED: "#9fb1fc", FAILED: "#f4a3a3", RUNNING: "#ffd59a"}
 _MAX_LINES = 8
+COMPACT_TASKS = 20
 
 
 class DotNotFoundError(RuntimeError):
     """Graphviz's ``dot`` program is not installed (the DOT source can still be written)."""
 
 
+class GraphRenderError(RuntimeError):
+    """``dot`` ran but failed to lay the graph out (the DOT source can still be written)."""
+
+
 def build_graph(workflow: WorkflowRecord | None, tasks: Sequence[TaskRecord], level: str = "task") -> Any:
-    """A ``graphviz.Digraph`` of a workflow run (or, with ``workflow=None``, of task bundles alone)."""
+    """A ``graphviz.Digraph`` of a workflow run (or, with ``workflow=None``, of task bundles alone).
+
+    Beyond ``COMPACT_TASKS`` tasks the edges lose their labels and the tasks their wasStartedBy edge to
+    the workflow (the enclosing workflow cluster says it), which keeps large graphs legible and quick.
+    """
     import graphviz
 
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    dg = graphviz.Digraph("provenance", graph_attr={"rankdir": "RL", "fontname": "DejaVu Sans", "fontsize": "11",
-                                                   "nodesep": "0.15", "ranksep": "0.35"},
-                         node_attr={"fontname": "DejaVu Sans", "fontsize": "10"},
-                         edge_attr={"fontname": "DejaVu Sans", "fontsize": "8", "color": "#555555"})
-    g = _Canvas(dg)
-    wid = None
-    if workflow is not None:
-        wid = f"workflow:{workflow.workflow_id}"
-        g.node(wid, _label(f"workflow {workflow.name}", workflow.workflow_id, _status(workflow.status,
-                                                                                         workflow.started,
-                                                                                         workflow.ended)),
-               **{**_ACTIVITY, "fillcolor": _STATUS_COLOR.get(workflow.status, "#dddddd"), "penwidth": "2"})
-        if level != "workflow" and workflow.params:
-            _params_node(g, f"{wid}:params", wid, [(p.key, p.value) for p in workflow.params])
+    compact = len(tasks) > COMPACT_TASKS
+    dg = graphviz.Digraph("provenance", graph_attr={
+        "rankdir": "RL", "newrank": "true",  # newrank: dot 2.43 fails ("trouble in init_rank") on nested clusters
+        "fontname": "DejaVu Sans", "fontsize": "11", "nodesep": "0.15", "ranksep": "0.35"},
+        node_attr={"fontname": "DejaVu Sans", "fontsize": "10"},
+        edge_attr={"fontname": "DejaVu Sans", "fontsize": "8", "color": "#555555"})
+    if compact:
+        dg.attr(label=_escape(f"{len(tasks)} tasks: edge labels left out (solid: used / wasGeneratedBy, "
+                              "dashed: wasInformedBy, orange: wasRevisionOf)"), labelloc="b")
+    g = _Canvas(dg, labels=not compact)
     files: dict[str, str] = {}
+    wid = f"workflow:{workflow.workflow_id}" if workflow is not None else None
+    with dg.subgraph(name="cluster_workflow") as outer:
+        w = _Canvas(outer, labels=not compact)
+        if workflow is not None:
+            outer.attr(label=_escape(f"workflow run {workflow.name}: collection of {len(tasks)} task bundles"),
+                       style="rounded", color="#0000ff", fontsize="11")
+            w.node(wid, _label(f"workflow {workflow.name}", workflow.workflow_id,
+                               _status(workflow.status, workflow.started, workflow.ended)),
+                   **{**_ACTIVITY, "fillcolor": _STATUS_COLOR.get(workflow.status, "#dddddd"), "penwidth": "2"})
+            if level != "workflow" and workflow.params:
+                _params_node(w, f"{wid}:params", wid, [(p.key, p.value) for p in workflow.params])
+        else:
+            outer.attr(label="task bundles", style="invis")
+        for task in tasks:
+            tid = f"task:{task.task_id}"
+            with outer.subgraph(name=_node_id(f"cluster_{task.task_id}", "cluster_")) as sub:
+                sub.attr(label=_escape(f"bundle {task.name}"), style="dashed", color="#888888", fontsize="10")
+                _task(_Canvas(sub, labels=not compact), task, tid, level)
+            if wid is not None and not compact:
+                w.edge(tid, wid, label="wasStartedBy")
     for task in tasks:
         tid = f"task:{task.task_id}"
-        with dg.subgraph(name=_node_id(f"cluster_{task.task_id}", "cluster_")) as sub:
-            sub.attr(label=_escape(f"bundle {task.name}"), style="dashed", color="#888888", fontsize="10")
-            _task(_Canvas(sub), task, tid, level)
-        if wid is not None:
-            g.edge(tid, wid, label="wasStartedBy")
         for f in task.inputs:
             g.edge(tid, _file(g, files, f), label="used")
         for f in task.outputs:
@@ -77,13 +97,16 @@ def build_graph(workflow: WorkflowRecord | None, tasks: Sequence[TaskRecord], le
 class _Canvas:
     """A graph or cluster whose node names are hashed: user text reaches DOT only inside labels."""
 
-    def __init__(self, graph: Any) -> None:
+    def __init__(self, graph: Any, labels: bool = True) -> None:
         self.graph = graph
+        self.labels = labels
 
     def node(self, name: str, label: Any, **attrs: str) -> None:
         self.graph.node(_node_id(name), label, **attrs)
 
     def edge(self, tail: str, head: str, **attrs: str) -> None:
+        if not self.labels:
+            attrs.pop("label", None)
         self.graph.edge(_node_id(tail), _node_id(head), **attrs)
 
 
@@ -197,19 +220,26 @@ def _label(*parts: str) -> Any:
 
 
 def render_svg(graph: Any, timeout: float | None = None) -> str:
-    """The graph drawn by ``dot`` as SVG text; DotNotFoundError when Graphviz is not installed."""
+    """The graph drawn by ``dot`` as SVG text; DotNotFoundError when Graphviz is not installed,
+    GraphRenderError when ``dot`` fails."""
     import graphviz
 
     try:
         return graph.pipe(format="svg", encoding="utf-8")
     except graphviz.ExecutableNotFound as exc:
         raise DotNotFoundError(f"Graphviz's dot program was not found; {INSTALL_HINT}") from exc
+    except graphviz.CalledProcessError as exc:
+        err = exc.stderr or ""
+        detail = (err.decode("utf-8", "replace") if isinstance(err, bytes) else err).strip().splitlines()
+        raise GraphRenderError(f"dot could not draw the graph (exit {exc.returncode}): "
+                               f"{detail[0] if detail else 'no message'}") from exc
 
 
 def write_graph(graph: Any, dot_path: Path, svg: bool = True) -> tuple[Path, Path | None]:
     """Write the DOT source to ``dot_path`` and, with ``svg``, the drawing next to it (``.svg``).
 
-    Returns the files written; DotNotFoundError (after the DOT is written) when ``dot`` is missing.
+    Returns the files written; DotNotFoundError or GraphRenderError (after the DOT is written) when
+    ``dot`` is missing or fails.
     """
     from yprov_wf.layout import atomic_write
 

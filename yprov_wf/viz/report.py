@@ -135,7 +135,7 @@ def _tasks_table(tasks: list[TaskRecord]) -> str:
 
 
 def _graph_block(wf: WorkflowRecord, tasks: list[TaskRecord]) -> str:
-    from yprov_wf.viz.graph import DotNotFoundError, build_graph, render_svg
+    from yprov_wf.viz.graph import DotNotFoundError, GraphRenderError, build_graph, render_svg
 
     level = "task" if len(tasks) <= MAX_GRAPH_TASKS else "workflow"
     try:
@@ -145,7 +145,7 @@ def _graph_block(wf: WorkflowRecord, tasks: list[TaskRecord]) -> str:
                 "(pip install 'yprov-wf[viz]')</p>")
     try:
         svg = render_svg(g)
-    except DotNotFoundError as exc:
+    except (DotNotFoundError, GraphRenderError) as exc:
         return (f'<h4>Provenance graph</h4><p class="muted">not drawn: {escape(str(exc))}</p>'
                 f"<details><summary>DOT source</summary><pre>{escape(g.source)}</pre></details>")
     return f'<h4>Provenance graph ({level} level)</h4><div class="graph">{_inline_svg(svg)}</div>'
