@@ -328,3 +328,34 @@ def test_cli_viz_bad_input_exits_2_with_one_line(args: tuple[str, ...], sweep: P
     assert len(lines) == 1 and lines[0].startswith("yprov-wf: error: "), result.stderr
     assert not (tmp_path / "r.html").exists()
 
+
+
+# -- SVG plots -----------------------------------------------------------------------------------------
+
+def test_line_chart_is_svg_with_a_line_per_series_and_a_log_axis_for_decades():
+    from yprov_wf.viz.svgplot import Line, line_chart
+
+    steps = np.arange(10_000)
+    svg = line_chart([Line("training", steps, 1.0 / (steps + 1)), Line("validation <b>", steps[::100], 2.0 / (steps[::100] + 1))],
+                     title="loss", x_label="step")
+    root = ET.fromstring(svg)
+    lines = list(root.iter(f"{SVG}polyline"))
+    assert len(lines) == 2 and len(lines[0].get("points").split()) <= 4 * 500
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "step" in texts and "(log scale)" in texts and "0.0001" in texts and "validation <b>" in texts
+    flat = ET.fromstring(line_chart([Line("x", [0, 1, 2], [5.0, 5.0, 5.0])], title="flat", x_label="step"))
+    assert "(log scale)" not in [t.text for t in flat.iter(f"{SVG}text")]
+    empty = ET.fromstring(line_chart([Line("x", [0, 1], [float("nan")] * 2)], title="t", x_label="s"))
+    assert "no finite values" in [t.text for t in empty.iter(f"{SVG}text")]
+
+
+def test_scatter_chart_draws_numbers_and_categories():
+    from yprov_wf.viz.svgplot import Point, scatter_chart
+
+    numeric = ET.fromstring(scatter_chart([Point("a", 1, 0.5), Point("b", 3, 0.25), Point("c", 2, None)],
+                                          title="t", x_label="batch", y_label="loss"))
+    assert len(list(numeric.iter(f"{SVG}circle"))) == 2
+    cats = ET.fromstring(scatter_chart([Point("a", "adam", 0.5), Point("b", "sgd", 0.7)], title="t",
+                                       x_label="optimizer", y_label="loss"))
+    texts = [t.text for t in cats.iter(f"{SVG}text")]
+    assert "adam" in texts and "sgd" in texts

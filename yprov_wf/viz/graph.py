@@ -65,7 +65,8 @@ def build_graph(workflow: WorkflowRecord | None, tasks: Sequence[TaskRecord], le
     with dg.subgraph(name="cluster_workflow") as outer:
         w = _Canvas(outer, labels=not compact)
         if workflow is not None:
-            outer.attr(label=_escape(f"workflow run {workflow.name}: collection of {len(tasks)} task bundles"),
+            outer.attr(label=_escape(f"workflow run {workflow.name}: collection of {len(tasks)} task bundle"
+                                   f"{'' if len(tasks) == 1 else 's'}"),
                        style="rounded", color="#0000ff", fontsize="11")
             w.node(wid, _label(f"workflow {workflow.name}", workflow.workflow_id,
                                _status(workflow.status, workflow.started, workflow.ended)),

@@ -4,7 +4,6 @@ read back from the run's Parquet file (or, for a run still going, from its appen
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

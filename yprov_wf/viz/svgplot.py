@@ -14,6 +14,7 @@ from yprov_wf.viz.downsample import m4
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 _FONT = 'font-family="DejaVu Sans, Arial, sans-serif" font-size="11"'
+LOG_SPAN = 1000  # a y range over three decades or more (all values positive) is drawn on a log axis
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 62, 14, 26, 40
 
 
@@ -37,17 +38,26 @@ class Point:
 
 def line_chart(lines: Sequence[Line], *, title: str, x_label: str, y_label: str = "", width: int = 560,
                height: int = 300) -> str:
-    """An SVG line chart; each line is thinned to at most ~4 points per horizontal pixel."""
+    """An SVG line chart; each line is thinned to at most ~4 points per horizontal pixel (M4), and y is
+    drawn on a log axis when all values are positive and span ``LOG_SPAN`` or more."""
     buckets = max(1, width - _MARGIN_LEFT - _MARGIN_RIGHT)
     drawn = [(ln.label, *m4(ln.x, ln.y, buckets)) for ln in lines]
     xs = [x for _, x, _ in drawn if len(x)]
     ys = [y for _, _, y in drawn if len(y)]
     if not xs:
         return _empty(title, width, height)
+    import numpy as np
+
     x_lo, x_hi = min(float(x[0]) for x in xs), max(float(x[-1]) for x in xs)
     y_lo, y_hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
-    frame = _Frame(width, height, _ticks(x_lo, x_hi), _ticks(y_lo, y_hi))
-    parts = [frame.axes(title, x_label, y_label)]
+    log_y = y_lo > 0 and y_hi / y_lo >= LOG_SPAN  # e.g. a loss falling over decades
+    if log_y:
+        drawn = [(label, x, np.log10(y)) for label, x, y in drawn]
+        y_ticks = _log_ticks(math.log10(y_lo), math.log10(y_hi))
+    else:
+        y_ticks = _ticks(y_lo, y_hi)
+    frame = _Frame(width, height, _ticks(x_lo, x_hi), y_ticks)
+    parts = [frame.axes(title, x_label, f"{y_label} (log scale)".strip() if log_y else y_label)]
     for i, (_, x, y) in enumerate(drawn):
         if not len(x):
             continue
@@ -79,7 +89,7 @@ def scatter_chart(points: Sequence[Point], *, title: str, x_label: str, y_label:
         log_x = lo > 0 and hi / lo >= 100  # e.g. learning rates: spread evenly on a log axis
         if log_x:
             x = np.log10(x)
-            x_ticks = [(float(k), _fmt(10.0 ** k)) for k in range(math.floor(x.min()), math.ceil(x.max()) + 1)]
+            x_ticks = _log_ticks(float(x.min()), float(x.max()))
         else:
             pad = (hi - lo) * 0.05 or abs(lo) * 0.05 or 0.5
             x_ticks = _ticks(lo - pad, hi + pad)
@@ -164,6 +174,11 @@ def _ticks(lo: float, hi: float, target: int = 5) -> list[tuple[float, str]]:
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start, stop = math.floor(lo / step), math.ceil(hi / step)
     return [(k * step, _fmt(k * step)) for k in range(start, stop + 1)]
+
+
+def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Ticks at the powers of ten covering [lo, hi] (given as log10 values)."""
+    return [(float(k), _fmt(10.0 ** k)) for k in range(math.floor(lo), math.ceil(hi) + 1)]
 
 
 def _fmt(v: float) -> str:
