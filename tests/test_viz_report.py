@@ -43,16 +43,19 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("report")
     build_sweep(base / "sweep" / "prov", steps=3000)
     other = base / "solo" / "prov"  # a second workflow: one long run with model versions
+    import time
+
     import torch
 
     with yp.workflow("solo", namespace=NS, save_dir=other), yp.task("train"):
         yp.start_run(NS, "long")
+        t0 = time.time()
         yp.log_param("lr", 0.01)
         model = torch.nn.Linear(2, 1)
         for i in range(20_000):
             yp.log_metric("loss", 1.0 / (1 + i) + (i % 100) * 1e-4, context="training", step=i)
             if i % 500 == 0:
-                yp.log_metric("process_rss_mb", 100.0 + i / 1000, timestamp=1_700_000_000.0 + i / 100)
+                yp.log_metric("process_rss_mb", 100.0 + i / 1000, timestamp=t0 + i / 1000)
             if i % 5000 == 0:
                 yp.save_model_version(model, "net", context="training", step=i)
         yp.end_run()
@@ -77,9 +80,9 @@ def test_report_opens_in_chromium_with_plots_and_no_console_errors(report: Path,
     assert "<h1>yprov-wf report</h1>" in dom
     plots = re.findall(r'<svg[^>]*class="plot"', dom)
     # comparison: lr against the metric (seed and optimizer differ only in the run without it);
-    # sweep runs: loss and acc by step + cpu_usage over time (×3);
-    # the long run: loss by step + process RSS over time
-    assert len(plots) == 1 + 3 * 3 + 2, len(plots)
+    # sweep runs: loss and acc by step, loss and cpu_usage over time (×3);
+    # the long run: loss by step, loss and process RSS over time
+    assert len(plots) == 1 + 3 * 4 + 3, len(plots)
     assert dom.count('<div class="graph">') == 2 and dom.count('class="node"') > 10  # both graphs drawn inline
     assert "Comparison of 4 runs" in dom and "Best run by loss@validation (min)" in dom
     assert "energy_kwh" in dom and "evaluation broke" in dom and "net" in dom and "v4" in dom
@@ -99,7 +102,7 @@ def test_report_is_self_contained_and_its_svg_is_xml(report: Path):
     assert not re.search(r'(src|href)\s*=\s*"(?!#)', html)  # nothing to fetch: no src, no outside href
     assert not re.search(r"url\((?!#)", html)
     svgs = re.findall(r"<svg\b.*?</svg>", html, re.S)
-    assert len(svgs) >= 14
+    assert len(svgs) >= 16
     for svg in svgs:
         ET.fromstring(svg)
 

@@ -207,9 +207,16 @@ def _metric_plots(series: list[SeriesData], started: float) -> str:
                              x_label="step", width=460, height=260) for key, group in by_key.items()]
         out.append(f'<h4>Metrics by context over steps</h4><div class="plots">{"".join(charts)}</div>')
     if system:
-        t0 = min(float(s.times.min()) for s in system if len(s.times)) if system else started
-        charts = [line_chart([Line(s.context or s.key, s.times - t0, s.values)], title=s.name,
-                             x_label="seconds since first sample", width=460, height=220) for s in system]
+        # figure 2 of the yProv4ML paper: system use beside training progress on one time axis
+        t0 = min(started, *(float(s.times.min()) for s in series))
+        charts = []
+        if by_key:
+            key, group = next(iter(by_key.items()))
+            charts.append(line_chart([Line(s.context or s.key, s.times - t0, s.values) for s in group],
+                                     title=f"{key} over time", x_label="seconds since the run started",
+                                     width=460, height=220))
+        charts += [line_chart([Line(s.context or s.key, s.times - t0, s.values)], title=s.name,
+                              x_label="seconds since the run started", width=460, height=220) for s in system]
         out.append(f'<h4>System and energy over time</h4><div class="plots">{"".join(charts)}</div>')
     return "".join(out)
 

@@ -15,7 +15,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf")
 _FONT = 'font-family="DejaVu Sans, Arial, sans-serif" font-size="11"'
 LOG_SPAN = 1000  # a y range over three decades or more (all values positive) is drawn on a log axis
-_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 62, 14, 26, 40
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 62, 22, 26, 40
 
 
 @dataclass(slots=True)
@@ -173,7 +173,9 @@ def _ticks(lo: float, hi: float, target: int = 5) -> list[tuple[float, str]]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start, stop = math.floor(lo / step), math.ceil(hi / step)
-    return [(k * step, _fmt(k * step)) for k in range(start, stop + 1)]
+    big = max(abs(start * step), abs(stop * step))
+    digits = max(1, math.floor(math.log10(big)) - math.floor(math.log10(step)) + 2) if big else 1
+    return [(k * step, _fmt(k * step, digits)) for k in range(start, stop + 1)]
 
 
 def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
@@ -181,11 +183,12 @@ def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     return [(float(k), _fmt(10.0 ** k)) for k in range(math.floor(lo), math.ceil(hi) + 1)]
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float, digits: int = 2) -> str:
+    """A tick label: plain for ordinary sizes, else with the significant digits that tell ticks apart."""
     if v == 0:
         return "0"
     if abs(v) >= 1e5 or abs(v) < 1e-3:
-        return f"{v:.2g}"
+        return f"{v:.{digits}g}"
     return f"{v:.6g}"
 
 
