@@ -111,11 +111,37 @@ def _open_implicit_task(experiment: str, namespace: str, save_dir: PathLike | No
 
 
 def end_run(create_graph: bool = False, create_svg: bool = False) -> None:
-    """End the current run and write its records (and its task's and workflow's, if it opened them)."""
+    """End the current run and write its records (and its task's and workflow's, if it opened them).
+
+    ``create_graph`` also writes the run's task bundle as DOT (``graphs/<run-id>.dot`` in the provenance
+    folder), ``create_svg`` the DOT and its SVG drawing (needs Graphviz's ``dot``; without it the DOT is
+    still written and a ProvenanceWarning says how to install it).
+    """
+    if not isinstance(create_graph, bool) or not isinstance(create_svg, bool):
+        raise TypeError(f"create_graph and create_svg must be bools, got {create_graph!r} and {create_svg!r}")
+    run = active_run()
+    run.end()
     if create_graph or create_svg:
-        warnings.warn("yprov-wf: graph and SVG output are not available in this version; "
-                      "the PROV-JSON is written as usual", ProvenanceWarning, stacklevel=2)
-    active_run().end()
+        _write_graph(run, create_svg)
+
+
+def _write_graph(run: Run, svg: bool) -> None:
+    """Draw the ended run's task bundle; a drawing problem warns and never fails the user's code."""
+    if run.workflow.broken:
+        return
+    from yprov_wf.viz.graph import DotNotFoundError, GraphRenderError, build_graph, write_graph
+
+    try:
+        graph = build_graph(run.workflow.record, [run.task.record], level="run")
+        write_graph(graph, run.workflow.dir.graph_file(run.run_id), svg=svg)
+    except ImportError as exc:  # the graphviz package (extra "viz") is not installed
+        warnings.warn(f"yprov-wf: no graph written ({exc}); install it with: pip install 'yprov-wf[viz]'",
+                      ProvenanceWarning, stacklevel=3)
+    except (DotNotFoundError, GraphRenderError) as exc:
+        warnings.warn(f"yprov-wf: wrote {run.workflow.dir.graph_file(run.run_id)} but no SVG: {exc}",
+                      ProvenanceWarning, stacklevel=3)
+    except Exception as exc:
+        warnings.warn(f"yprov-wf: no graph written ({type(exc).__name__}: {exc})", ProvenanceWarning, stacklevel=3)
 
 
 def active_run() -> Run:

@@ -61,6 +61,7 @@ def _build_parser() -> _Parser:
     s = sub.add_parser("recover", help="close runs whose process died, from their journals and metric logs")
     s.add_argument("dir", type=Path)
     s.set_defaults(func=_recover)
+    _add_viz_commands(sub)
     return p
 
 
@@ -126,6 +127,82 @@ def _recover(args: argparse.Namespace) -> int:
     for task_id in report.still_running:
         print(f"left alone (its process is still running): {task_id}")
     return 0
+
+
+# -- graph, report, compare (yprov_wf.viz) ---------------------------------------------------------------
+
+def _add_viz_commands(sub) -> None:
+    s = sub.add_parser("graph", help="the provenance graph of one workflow run as SVG (or DOT: -o FILE.dot)")
+    s.add_argument("dir", type=Path, help="one workflow run (or a folder holding exactly one)")
+    s.add_argument("--level", choices=("workflow", "task", "run"), default="task",
+                   help="workflow: tasks and data flow; task (default): runs, params, metrics, models; "
+                        "run: every param and series a node")
+    s.add_argument("-o", "--output", type=Path, required=True, help="FILE.svg (needs Graphviz) or FILE.dot")
+    s.set_defaults(func=_graph)
+
+    s = sub.add_parser("report", help="one self-contained HTML report (overview, graph, plots, comparison)")
+    s.add_argument("dirs", type=Path, nargs="+", metavar="DIR")
+    s.add_argument("-o", "--output", type=Path, required=True, help="the .html file to write")
+    s.add_argument("--metric", help="rank runs by this metric (key or key@context)")
+    s.add_argument("--mode", choices=("min", "max"), help="lower (min) or higher (max) is better")
+    s.add_argument("--no-graph", action="store_true", help="leave the provenance graph out")
+    s.set_defaults(func=_report)
+
+    s = sub.add_parser("compare", help="ML runs side by side: params that differ, final metrics, best run")
+    s.add_argument("dirs", type=Path, nargs="+", metavar="DIR")
+    s.add_argument("--metric", help="pick the best run by this metric (key or key@context)")
+    s.add_argument("--mode", choices=("min", "max"), default="min", help="lower (min, default) or higher is better")
+    s.set_defaults(func=_compare)
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from yprov_wf.viz.graph import DotNotFoundError, GraphRenderError, workflow_graph, write_graph
+
+    out: Path = args.output
+    if out.suffix.lower() not in (".svg", ".dot", ".gv"):
+        raise _UsageError(f"output {str(out)!r} must end in .svg, .dot or .gv")
+    graph = _needs_viz(lambda: workflow_graph(_existing(args.dir), args.level))
+    try:
+        dot, svg = write_graph(graph, out.with_suffix(".dot") if out.suffix.lower() == ".svg" else out,
+                               svg=out.suffix.lower() == ".svg")
+    except (DotNotFoundError, GraphRenderError) as exc:
+        print(f"yprov-wf: wrote {out.with_suffix('.dot')} but no SVG: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {svg or dot}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from yprov_wf.viz.report import write_report
+
+    for d in args.dirs:
+        _existing(d)
+    out = _needs_viz(lambda: write_report(args.dirs, args.output, metric=args.metric, mode=args.mode,
+                                          graph=not args.no_graph))
+    print(f"wrote {out}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from yprov_wf.viz.compare import compare, format_table, summaries
+    from yprov_wf.viz.runs import load_workflows, run_views
+
+    for d in args.dirs:
+        _existing(d)
+    views = run_views(load_workflows(args.dirs))
+    if not views:
+        raise _UsageError(f"no ML run found under {', '.join(map(str, args.dirs))}")
+    print(format_table(compare(summaries(views), args.metric, args.mode)))
+    return 0
+
+
+def _needs_viz(make):
+    try:
+        return make()
+    except ModuleNotFoundError as exc:
+        if exc.name != "graphviz":
+            raise
+        raise _UsageError("the graphviz package is missing: pip install 'yprov-wf[viz]'") from None
 
 
 def _duration(start: float | None, end: float | None) -> str:

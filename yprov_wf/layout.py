@@ -2,7 +2,7 @@
 
     <save_dir>/<workflow-name>/<workflow-run-id>/
         workflow.json            tasks/<task-run-id>.json     journal/<task-run-id>.jsonl
-        metrics/<run-id>.parquet artifacts/<run-id>/…
+        metrics/<run-id>.parquet artifacts/<run-id>/…  graphs/<run-id>.dot|.svg
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ class WorkflowDir:
 
     def artifacts(self, run_id: str) -> Path:
         return self.root / "artifacts" / run_id
+
+    def graph_file(self, run_id: str) -> Path:
+        """The DOT drawing of a run's task bundle (``end_run(create_graph=True)``); the SVG sits beside it."""
+        return self.root / "graphs" / f"{run_id}.dot"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run folder, with forward slashes (as recorded in PROV)."""
