@@ -23,12 +23,18 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+def commands() -> list[str]:
+    """The names of the ``yprov-wf`` subcommands."""
+    (sub,) = [a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(sub.choices)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
-            raise _UsageError("a command is required (show, merge, validate, recover); see --help")
+            raise _UsageError(f"a command is required ({', '.join(commands())}); see --help")
         return args.func(args)
     except _UsageError as exc:
         print(f"yprov-wf: error: {exc}", file=sys.stderr)
