@@ -40,10 +40,15 @@ def redact_argv(argv: Iterable[str]) -> list[str]:
             out.append(arg)
             hide_next = True
         elif "://" in arg and "@" in arg:  # URLs with user:password@host
-            out.append(re.sub(r"://[^/@\s]*@", f"://{REDACTED}@", arg))
+            out.append(redact_url(arg))
         else:
             out.append(arg)
     return out
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` part replaced by ``***@`` (git remotes, database URLs)."""
+    return re.sub(r"://[^/@\s]*@", f"://{REDACTED}@", url)
 
 
 def runtime_environment(env_vars: Iterable[str] = ()) -> dict[str, str | int]:
