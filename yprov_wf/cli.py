@@ -61,6 +61,8 @@ def _build_parser() -> _Parser:
     s = sub.add_parser("recover", help="close runs whose process died, from their journals and metric logs")
     s.add_argument("dir", type=Path)
     s.set_defaults(func=_recover)
+
+    _add_crate_parser(sub)
     return p
 
 
@@ -121,6 +123,25 @@ def _recover(args: argparse.Namespace) -> int:
     print(f"recovered {len(report.recovered_tasks)} task(s) and {len(report.recovered_workflows)} workflow run(s)")
     for task_id in report.still_running:
         print(f"left alone (its process is still running): {task_id}")
+    return 0
+
+
+# -- crate (Workflow Run RO-Crate export) ------------------------------------------------------------------
+def _add_crate_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("crate", help="a Workflow Run RO-Crate zip (Provenance Run Crate) of one workflow run")
+    s.add_argument("dir", type=Path, help="one workflow run folder (or a folder holding exactly one)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="the .zip to write (must not exist)")
+    s.set_defaults(func=_crate)
+
+
+def _crate(args: argparse.Namespace) -> int:
+    from yprov_wf.crate import write_crate
+
+    try:
+        summary = write_crate(_existing(args.dir), args.output)
+    except FileExistsError as exc:
+        raise _UsageError(str(exc)) from None
+    print(f"wrote {summary.path} ({summary.files} files, {summary.entities} entities)")
     return 0
 
 
