@@ -34,8 +34,8 @@ def redact_argv(argv: Iterable[str]) -> list[str]:
             out.append(REDACTED)
             hide_next = False
         elif arg.startswith("-") and "=" in arg:
-            name, _, _ = arg.partition("=")
-            out.append(f"{name}={REDACTED}" if looks_secret(name) else arg)
+            name, _, val = arg.partition("=")
+            out.append(f"{name}={REDACTED}" if looks_secret(name) else f"{name}={redact_url(val)}")
         elif arg.startswith("-") and looks_secret(arg):
             out.append(arg)
             hide_next = True

@@ -205,6 +205,12 @@ class Run:
             items = path if isinstance(path, (list, tuple)) else [path]
             if not items:
                 raise ValueError("log_source_code: an empty list of paths")
+            for p in items:
+                if not isinstance(p, (str, os.PathLike)):
+                    raise TypeError(f"source path must be a str or path, got {type(p).__name__}")
+                if not Path(p).exists():
+                    raise FileNotFoundError(f"source path {str(p)!r} does not exist")
+                source.check_not_installed(Path(p).resolve())
             sources = [self._check_source(p) for p in items]
         for src in sources:
             source.check_not_installed(src)
