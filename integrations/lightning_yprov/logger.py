@@ -38,6 +38,7 @@ _STAGES = {
     "train": yp.Context.TRAINING, "validate": yp.Context.VALIDATION, "sanity_check": yp.Context.VALIDATION,
     "test": yp.Context.TESTING, "predict": yp.Context("prediction"),
 }
+_UNKNOWN = object()
 _STATUS = {"success": "completed", "failed": "failed", "finished": "interrupted"}
 
 
@@ -122,13 +123,18 @@ class YProvLogger(Logger):
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record each metric at ``step`` with its context (see the module docstring for the rule)."""
         run = self.experiment
-        stage = _stage(_find_trainer())
         if step is not None:
             self._last_step = int(step)
+        stage: Any = _UNKNOWN
         for key, value in metrics.items():
             if hasattr(value, "item"):
                 value = value.item()
-            run.log_metric(key, value, context_for(key, stage), step)
+            context = context_for(key)
+            if context is None:
+                if stage is _UNKNOWN:  # looked up once per call, only for names without a context word
+                    stage = _stage(_find_trainer())
+                context = context_for(key, stage)
+            run.log_metric(key, value, context, step)
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
