@@ -184,3 +184,13 @@ def test_metadata_is_json_ld_with_the_profile_context(crate):
     assert "https://w3id.org/ro/terms/workflow-run/context" in meta["@context"]
     ids = [e["@id"] for e in meta["@graph"]]
     assert len(ids) == len(set(ids))
+
+
+def test_recorded_location_escaping_the_folder_is_refused(tmp_path):
+    root = record_everything(tmp_path)
+    run = yp.load(root)[0].runs[0]
+    task_file = root / "tasks" / f"{run.task.task_id}.json"
+    task_file.write_text(task_file.read_text().replace(run.model_versions[0].path, "../../../data.pt"))
+    with pytest.raises(ValueError, match="escapes the workflow run folder"):
+        write_crate(root, tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()

@@ -255,7 +255,7 @@ class _Builder:
         """A file or folder of the run folder, included with its digest (folders: every file inside)."""
         path = self._inside(relative)
         if path.is_dir():
-            ident = relative.rstrip("/") + "/"
+            ident = path.relative_to(self.root).as_posix() + "/"
             parts = [self._file(f.relative_to(self.root).as_posix(), {}, required=True)
                      for f in sorted(path.rglob("*")) if f.is_file() and not f.is_symlink()]
             return self.add({"@id": ident, "@type": ["Dataset", *extra_types], **props,
@@ -266,6 +266,7 @@ class _Builder:
         path = self._inside(relative, required=required)
         if path is None:
             return None
+        relative = path.relative_to(self.root).as_posix()  # normalised: no '..' or './' in zip names
         self.files[relative] = path
         types = props.pop("@type", "File")
         return self.add({"@id": relative, "@type": types, **props, "sha256": sha256_file(path),
