@@ -5,7 +5,8 @@
 Prints one row per figure: ours | anchor | ratio (anchor / ours: above 1, ours is faster). Medians of
 several rounds. Figures:
 - Lightning logger: ``log_metrics`` µs per call (2 metrics) of YProvLogger vs Lightning's CSVLogger.
-- FLOPs: ``yp.log_flops_per_batch`` on a 3-layer MLP vs one plain forward pass of the same batch.
+- FLOPs: ``yp.log_flops_per_batch`` on a 3-layer MLP (first call traced, later ones cached) vs one plain
+  forward pass of the same batch; and the first, traced count alone (``recount=True``).
 - read-back: ``yp.load(dir)`` + ``run.metric(...)`` vs ``pandas.read_parquet`` of the same file, 100k points.
 - crate: ``write_crate`` of a run with 100k points and 10 model versions vs ``shutil.make_archive`` (zip).
 - source: ``yp.log_source_code(folder)`` of this repository's ``yprov_wf`` package vs ``shutil.copytree``.
@@ -74,7 +75,7 @@ def bench_logger(tmp: Path, calls: int, rounds: int) -> tuple[float, float]:
     return _median(ours, rounds), _median(anchor, rounds)
 
 
-def bench_flops(tmp: Path, rounds: int) -> tuple[float, float]:
+def bench_flops(tmp: Path, rounds: int) -> tuple[float, float, float]:
     model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
                                 torch.nn.ReLU(), torch.nn.Linear(256, 10))
     batch = torch.randn(128, 64)
@@ -83,6 +84,10 @@ def bench_flops(tmp: Path, rounds: int) -> tuple[float, float]:
     def ours() -> float:
         return _per_call(lambda n: [yp.log_flops_per_batch("flops", model, batch) for _ in range(n)], 50)
 
+    def traced() -> float:
+        return _per_call(lambda n: [yp.log_flops_per_batch("flops", model, batch, recount=True)
+                                    for _ in range(n)], 20)
+
     def anchor() -> float:
         def loop(n: int) -> None:
             with torch.no_grad():
@@ -90,7 +95,7 @@ def bench_flops(tmp: Path, rounds: int) -> tuple[float, float]:
                     model(batch)
         return _per_call(loop, 50)
 
-    result = _median(ours, rounds), _median(anchor, rounds)
+    result = _median(ours, rounds), _median(traced, rounds), _median(anchor, rounds)
     run.end()
     return result
 
@@ -179,8 +184,9 @@ def main() -> None:
         tmp = Path(d)
         ours, anchor = bench_logger(tmp, calls, rounds)
         rows.append(("Lightning log_metrics, µs/call (2 metrics)", "CSVLogger", ours * 1e6, anchor * 1e6))
-        ours, anchor = bench_flops(tmp, rounds)
+        ours, traced, anchor = bench_flops(tmp, rounds)
         rows.append(("log_flops_per_batch, ms/call (128×64 MLP)", "plain forward", ours * 1e3, anchor * 1e3))
+        rows.append(("  … recount=True (traced every call), ms/call", "plain forward", traced * 1e3, anchor * 1e3))
         root = _big_run(tmp, points)
         ours, anchor = bench_readback(root, rounds)
         rows.append((f"load + metric(), ms ({points:,} points)", "pandas.read_parquet", ours * 1e3, anchor * 1e3))

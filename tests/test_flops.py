@@ -75,3 +75,26 @@ def test_model_that_cannot_be_traced(tmp_path):
         with pytest.raises(TypeError, match="batch_label"):
             yp.log_flops_per_epoch("flops_epoch")
     assert yp.load(tmp_path / "prov")[0].runs[0].series == []  # nothing half-logged
+
+
+class _DataDependent(torch.nn.Module):
+    """FLOPs depend on the values: the linear layer runs only for a positive batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) if bool(x.sum() > 0) else x
+
+
+def test_counts_are_cached_per_batch_shape_unless_recount():
+    model = _DataDependent()
+    positive, negative = torch.ones(2, 8), -torch.ones(2, 8)
+    assert count_flops(model, positive) == 2 * 2 * 8 * 8
+    assert count_flops(model, negative) == 2 * 2 * 8 * 8  # same shape: the cached count
+    assert count_flops(model, negative, recount=True) == 0  # traced again
+    assert count_flops(model, -torch.ones(3, 8)) == 0  # a new shape is traced
+    assert count_flops(_DataDependent(), negative) == 0  # another model has its own cache
+    model.eval()
+    assert count_flops(model, negative) == 0  # the training mode is part of the key

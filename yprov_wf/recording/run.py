@@ -249,25 +249,26 @@ class Run:
         return rec
 
     def log_flops_per_batch(self, label: str, model: Any, batch: Any, context: Any = None,
-                            step: int | None = None) -> int:
+                            step: int | None = None, *, recount: bool = False) -> int:
         """Count ``model``'s forward FLOPs on ``batch``, log them as metric ``label``, add them to the epoch total."""
         from yprov_wf.flops import count_flops
 
         ctx = as_context(context)
-        flops = count_flops(model, batch)
+        flops = count_flops(model, batch, recount=recount)
         self.metrics.log(label, flops, ctx, step)
         self._flops_epoch[(label, ctx)] = self._flops_epoch.get((label, ctx), 0) + flops
         return flops
 
     def log_flops_per_epoch(self, label: str, model: Any = None, dataset: Any = None, context: Any = None,
-                            step: int | None = None, *, batch_label: str | None = None) -> int:
+                            step: int | None = None, *, batch_label: str | None = None,
+                            recount: bool = False) -> int:
         """Log an epoch's FLOPs as metric ``label``: counted over ``dataset``'s batches, or (``batch_label=``)
         the sum of the batches logged with log_flops_per_batch(batch_label, …) since the last total."""
         from yprov_wf.flops import count_flops
 
         ctx = as_context(context)
         if model is not None and dataset is not None and batch_label is None:
-            total = sum(count_flops(model, batch) for batch in dataset)
+            total = sum(count_flops(model, batch, recount=recount) for batch in dataset)
         elif model is None and dataset is None and batch_label is not None:
             total = self._flops_epoch.pop((batch_label, ctx), 0)
         else:
