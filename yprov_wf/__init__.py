@@ -17,11 +17,15 @@ from yprov_wf.api import (
     log_carbon_metrics,
     log_current_execution_time,
     log_dataset,
+    log_execution_command,
+    log_flops_per_batch,
+    log_flops_per_epoch,
     log_metric,
     log_metrics,
     log_model,
     log_param,
     log_params,
+    log_source_code,
     log_system_metrics,
     save_model_version,
     start_run,
@@ -30,6 +34,7 @@ from yprov_wf.api import (
 )
 from yprov_wf.context import Context
 from yprov_wf.errors import NoActiveRunError, ProvenanceWarning
+from yprov_wf.readback import MLRun, TaskRun, WorkflowRun, load
 from yprov_wf.recording.records import DataRecord
 from yprov_wf.recording.run import Run, RunInfo
 from yprov_wf.recording.scopes import TaskScope, WorkflowScope, join_workflow
@@ -37,8 +42,8 @@ from yprov_wf.recording.scopes import TaskScope, WorkflowScope, join_workflow
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "DataRecord", "NoActiveRunError", "ProvenanceWarning", "Run", "RunInfo", "TaskScope", "WorkflowScope",
-    "__version__", "active_run", "current_task", "current_workflow", "end_run", "join_workflow", "log_artifact", "log_carbon_metrics", "log_current_execution_time",
-    "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "log_system_metrics",
+    "Context", "DataRecord", "MLRun", "NoActiveRunError", "ProvenanceWarning", "Run", "RunInfo", "TaskRun", "TaskScope", "WorkflowRun", "WorkflowScope",
+    "__version__", "active_run", "current_task", "current_workflow", "end_run", "join_workflow", "load", "log_artifact", "log_carbon_metrics", "log_current_execution_time",
+    "log_dataset", "log_execution_command", "log_flops_per_batch", "log_flops_per_epoch", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "log_source_code", "log_system_metrics",
     "save_model_version", "start_run", "task", "workflow",
 ]

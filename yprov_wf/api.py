@@ -201,6 +201,31 @@ def log_dataset(dataset: Any, label: str, context: Any = None) -> None:
     active_run().log_dataset(dataset, label, context)
 
 
+def log_source_code(path: PathLike | list[PathLike] | None = None) -> list[Any]:
+    """Copy the running script, or the given files/folders, into the run's artifacts with digests and git state."""
+    return active_run().log_source_code(path)
+
+
+def log_execution_command() -> Any:
+    """Record argv (secrets redacted), the working directory and the Python executable of this process."""
+    return active_run().log_execution_command()
+
+
+def log_flops_per_batch(label: str, model: Any, batch: Any, context: Any = None, step: int | None = None,
+                        *, recount: bool = False) -> int:
+    """Count the forward FLOPs of ``model`` on ``batch`` (torch.utils.flop_counter; cached per batch shape
+    unless ``recount``), log them as metric ``label`` and add them to the epoch total; returns the count."""
+    return active_run().log_flops_per_batch(label, model, batch, context, step, recount=recount)
+
+
+def log_flops_per_epoch(label: str, model: Any = None, dataset: Any = None, context: Any = None,
+                        step: int | None = None, *, batch_label: str | None = None, recount: bool = False) -> int:
+    """Log an epoch's FLOPs as metric ``label``: counted over ``dataset`` (an iterable of batches), or with
+    ``batch_label=`` the sum of that label's log_flops_per_batch calls since the last total. Returns it."""
+    return active_run().log_flops_per_epoch(label, model, dataset, context, step, batch_label=batch_label,
+                                            recount=recount)
+
+
 def log_current_execution_time(label: str, context: Any = None, step: int | None = None) -> float:
     return active_run().log_current_execution_time(label, context, step)
 

@@ -68,6 +68,8 @@ def _build_parser() -> _Parser:
     s.add_argument("dir", type=Path)
     s.set_defaults(func=_recover)
     _add_viz_commands(sub)
+
+    _add_crate_parser(sub)
     return p
 
 
@@ -209,6 +211,25 @@ def _needs_viz(make):
         if exc.name != "graphviz":
             raise
         raise _UsageError("the graphviz package is missing: pip install 'yprov-wf[viz]'") from None
+
+
+# -- crate (Workflow Run RO-Crate export) ------------------------------------------------------------------
+def _add_crate_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("crate", help="a Workflow Run RO-Crate zip (Provenance Run Crate) of one workflow run")
+    s.add_argument("dir", type=Path, help="one workflow run folder (or a folder holding exactly one)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="the .zip to write (must not exist)")
+    s.set_defaults(func=_crate)
+
+
+def _crate(args: argparse.Namespace) -> int:
+    from yprov_wf.crate import write_crate
+
+    try:
+        summary = write_crate(_existing(args.dir), args.output)
+    except FileExistsError as exc:
+        raise _UsageError(str(exc)) from None
+    print(f"wrote {summary.path} ({summary.files} files, {summary.entities} entities)")
+    return 0
 
 
 def _duration(start: float | None, end: float | None) -> str:

@@ -34,16 +34,21 @@ def redact_argv(argv: Iterable[str]) -> list[str]:
             out.append(REDACTED)
             hide_next = False
         elif arg.startswith("-") and "=" in arg:
-            name, _, _ = arg.partition("=")
-            out.append(f"{name}={REDACTED}" if looks_secret(name) else arg)
+            name, _, val = arg.partition("=")
+            out.append(f"{name}={REDACTED}" if looks_secret(name) else f"{name}={redact_url(val)}")
         elif arg.startswith("-") and looks_secret(arg):
             out.append(arg)
             hide_next = True
         elif "://" in arg and "@" in arg:  # URLs with user:password@host
-            out.append(re.sub(r"://[^/@\s]*@", f"://{REDACTED}@", arg))
+            out.append(redact_url(arg))
         else:
             out.append(arg)
     return out
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` part replaced by ``***@`` (git remotes, database URLs)."""
+    return re.sub(r"://[^/@\s]*@", f"://{REDACTED}@", url)
 
 
 def runtime_environment(env_vars: Iterable[str] = ()) -> dict[str, str | int]:

@@ -2,7 +2,7 @@
 
     workflow ──wasStartedBy(starter)── task ──wasStartedBy(starter)── ML run
     collection ─hadMember→ bundle ─wasGeneratedBy→ task
-    run ─used→ params, datasets, input artifacts;  run ←wasGeneratedBy─ series, model versions, models, artifacts
+    run ─used→ params, datasets, input artifacts, source code;  run ←wasGeneratedBy─ series, model versions, models, artifacts
     model version ─wasRevisionOf→ previous version;  task ─used/←wasGeneratedBy─ data files (sha256)
 """
 
@@ -127,11 +127,14 @@ def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
 
 
 def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
+    cmd = run.command
     r = b.activity(
         user[v.run_id(run.run_id)], _time(run.started), _time(run.ended),
         _attrs(ywf, {"prov:type": ywf[v.ML_RUN], "experiment": run.experiment, "status": run.status,
                      "rank": run.rank, "worldSize": run.world_size, "device": run.device,
-                     "collectAllProcesses": run.collect_all_processes, "error": run.error}),
+                     "collectAllProcesses": run.collect_all_processes, "error": run.error,
+                     "argv": cmd.argv if cmd else None, "workingDirectory": cmd.cwd if cmd else None,
+                     "pythonExecutable": cmd.executable if cmd else None}),
     )
     b.wasStartedBy(r, None, task_activity, _time(run.started))
     _params(b, user, ywf, r, ("run", run.run_id), run.params, run.started)
@@ -182,6 +185,14 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             "context": d.context, "prov:atLocation": d.path, "sha256": d.sha256, **d.attributes,
         }))
         b.used(r, e, _time(d.time))
+    for src in run.sources:
+        e = b.entity(user[v.local("run", run.run_id, "source", src.name)], _attrs(ywf, {
+            "prov:type": ywf[v.SOURCE_CODE], "name": src.name, "source": src.source, "files": src.files,
+            "prov:atLocation": src.path, "sha256": src.sha256, "size": src.size, "gitCommit": src.git_commit,
+            "gitBranch": src.git_branch, "gitRemote": src.git_remote, "gitDirty": src.git_dirty,
+            "gitDiff": src.git_diff, "gitDiffSha256": src.git_diff_sha256,
+        }))
+        b.used(r, e, _time(src.time))
 
 
 def _unique(seen: set[str], local: str) -> str:

@@ -13,12 +13,14 @@ from yprov_wf.metrics import SeriesSummary
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import (
     ArtifactRecord,
+    CommandRecord,
     DataRecord,
     DatasetRecord,
     ModelRecord,
     ModelVersionRecord,
     ParamRecord,
     RunRecord,
+    SourceRecord,
     TaskRecord,
     WorkflowRecord,
 )
@@ -181,6 +183,16 @@ def _run(b: _Bundle, rid: str) -> RunRecord:
         run.datasets.append(DatasetRecord(label=d["ywf:label"], kind=d.get("ywf:kind", ""),
                                           samples=d.get("ywf:samples"), attributes={}, context=d.get("ywf:context"),
                                           path=d.get("prov:location"), sha256=d.get("ywf:sha256")))
+    for _, x in b.of_type(inp, v.SOURCE_CODE):
+        run.sources.append(SourceRecord(
+            name=x["ywf:name"], path=x.get("prov:location", ""), sha256=x.get("ywf:sha256", ""),
+            size=x.get("ywf:size", 0), files=x.get("ywf:files", 0), source=x.get("ywf:source", ""),
+            git_commit=x.get("ywf:gitCommit"), git_branch=x.get("ywf:gitBranch"), git_remote=x.get("ywf:gitRemote"),
+            git_dirty=x.get("ywf:gitDirty"), git_diff=x.get("ywf:gitDiff"), git_diff_sha256=x.get("ywf:gitDiffSha256"),
+        ))
+    if "ywf:argv" in a:
+        run.command = CommandRecord(argv=json.loads(a["ywf:argv"]), cwd=a.get("ywf:workingDirectory", ""),
+                                    executable=a.get("ywf:pythonExecutable", ""))
     return run
 
 

@@ -24,6 +24,7 @@ ARTIFACT = "Artifact"
 DATASET = "Dataset"
 DATA_FILE = "DataFile"
 DATA_VALUE = "DataValue"
+SOURCE_CODE = "SourceCode"
 
 
 def check_namespace(namespace: str) -> str:

@@ -18,12 +18,14 @@ from typing import Any
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.recording.records import (
     ArtifactRecord,
+    CommandRecord,
     DataRecord,
     DatasetRecord,
     ModelRecord,
     ModelVersionRecord,
     ParamRecord,
     RunRecord,
+    SourceRecord,
     TaskRecord,
     WorkflowRecord,
 )
@@ -34,6 +36,7 @@ _RUN_LISTS = {
     "model_version": ("model_versions", ModelVersionRecord),
     "model": ("models", ModelRecord),
     "dataset": ("datasets", DatasetRecord),
+    "source": ("sources", SourceRecord),
 }
 
 
@@ -115,6 +118,8 @@ def apply(task: TaskRecord | None, event: dict[str, Any]) -> TaskRecord:
         run.series = [decode(SeriesSummary, s) for s in event.get("series", ())]
         mf = event.get("metrics_file")
         run.metrics_file = decode(DataRecord, mf) if mf else None
+    elif kind == "command":
+        task.run(event["run_id"]).command = decode(CommandRecord, event)
     elif kind in _RUN_LISTS:
         attr, cls = _RUN_LISTS[kind]
         getattr(task.run(event["run_id"]), attr).append(decode(cls, event))

@@ -93,6 +93,36 @@ class DatasetRecord:
 
 
 @dataclass(slots=True)
+class SourceRecord:
+    """Source code the run executed (a script, files or a folder), copied into the provenance folder,
+    with the git state of the repository it came from (when it is in one)."""
+
+    name: str
+    path: str  # the copy, relative to the workflow run folder
+    sha256: str  # of the file, or of the folder (see layout.digest_path)
+    size: int
+    files: int
+    source: str  # where it was copied from
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_remote: str | None = None  # credentials redacted
+    git_dirty: bool | None = None
+    git_diff: str | None = None  # the uncommitted changes (``git diff HEAD``), relative to the run folder
+    git_diff_sha256: str | None = None
+    time: float = 0.0
+
+
+@dataclass(slots=True)
+class CommandRecord:
+    """How the run's process was started: its command line (secrets redacted), folder and interpreter."""
+
+    argv: list[str]
+    cwd: str
+    executable: str
+    time: float = 0.0
+
+
+@dataclass(slots=True)
 class RunRecord:
     """One ML run (start_run … end_run) inside a task."""
 
@@ -113,6 +143,8 @@ class RunRecord:
     datasets: list[DatasetRecord] = field(default_factory=list)
     series: list[SeriesSummary] = field(default_factory=list)
     metrics_file: DataRecord | None = None  # relative to the workflow run folder
+    sources: list[SourceRecord] = field(default_factory=list)
+    command: CommandRecord | None = None
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -20,11 +21,13 @@ from yprov_wf.recording.params import add_param
 from yprov_wf.recording.records import (
     COMPLETED,
     ArtifactRecord,
+    CommandRecord,
     DataRecord,
     DatasetRecord,
     ModelRecord,
     ModelVersionRecord,
     RunRecord,
+    SourceRecord,
 )
 from yprov_wf.recording.scopes import PathLike, TaskScope
 
@@ -57,6 +60,7 @@ class Run:
         self.metrics = store_cls(self.workflow.dir.metrics_log(self.run_id), save_after_n_logs,
                                  self.workflow.degrade)
         self._model_sources: dict[int, str] = {}
+        self._flops_epoch: dict[tuple[str, str | None], int] = {}  # FLOPs of the batches since the last epoch total
         self._token = None
         self.closed = False
 
@@ -138,12 +142,21 @@ class Run:
     def save_model_version(self, model: Any, model_name: str, context: Any = None, step: int | None = None,
                            timestamp: float | None = None) -> Path:
         """Save the model's current weights as the next version of ``model_name`` (a prov:Revision of the
-        previous one). Returns the file written."""
+        previous one); a path (e.g. a checkpoint file) is copied as that version. Returns the file written."""
         ctx = as_context(context)
         folder = safe_name(model_name, "model name")
         version = 1 + sum(1 for v in self.record.model_versions if v.model_name == model_name)
-        dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}.pt"
-        digest, size = self._save(model, dest)
+        if isinstance(model, (str, os.PathLike)):
+            src = self._check_source(model)
+            if not src.is_file():
+                raise ValueError(f"model version file {str(model)!r} is not a file")
+            dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}{src.suffix or '.pt'}"
+            if not self.workflow.broken:
+                self.workflow.io(_copy, src, dest)
+            digest, size = digest_path(dest) if dest.exists() else digest_path(src)
+        else:
+            dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}.pt"
+            digest, size = self._save(model, dest)
         rec = ModelVersionRecord(model_name=model_name, version=version, path=self._relative(dest),
                                  sha256=digest, size=size, context=ctx, step=step, time=_when(timestamp))
         self.task.emit("model_version", {"run_id": self.run_id, **encode(rec)})
@@ -180,6 +193,89 @@ class Run:
         rec = DatasetRecord(label=label, kind=kind, samples=samples, attributes=attrs, context=ctx,
                             time=time.time(), path=path, sha256=sha)
         self.task.emit("dataset", {"run_id": self.run_id, **encode(rec)})
+
+    def log_source_code(self, path: PathLike | list[PathLike] | None = None) -> list[Path]:
+        """Copy the running script (or the given files/folders) into the provenance folder with their digests
+        and git state; recorded as source code the run used. Returns where the copies went."""
+        from yprov_wf.recording import source
+
+        if path is None:
+            sources = [source.running_script()]
+        else:
+            items = path if isinstance(path, (list, tuple)) else [path]
+            if not items:
+                raise ValueError("log_source_code: an empty list of paths")
+            for p in items:
+                if not isinstance(p, (str, os.PathLike)):
+                    raise TypeError(f"source path must be a str or path, got {type(p).__name__}")
+                if not Path(p).exists():
+                    raise FileNotFoundError(f"source path {str(p)!r} does not exist")
+                source.check_not_installed(Path(p).resolve())
+            sources = [self._check_source(p) for p in items]
+        for src in sources:
+            source.check_not_installed(src)
+        dest_dir = self.workflow.dir.artifacts(self.run_id) / "source"
+        copies = []
+        for src in sources:
+            dest = _unique(dest_dir / safe_name(src.name, "source name"))
+            files = 0
+            if not self.workflow.broken:
+                files = self.workflow.io(source.copy_source, src, dest, self.workflow.dir.root.resolve()) or 0
+            digest, size = digest_path(dest) if dest.exists() else ("", 0)
+            git = self.workflow.io(source.git_state, src)
+            diff_path = diff_sha = None
+            if git is not None and git.diff and not self.workflow.broken:
+                diff_file = dest.with_name(dest.name + ".git.diff")
+                self.workflow.io(diff_file.write_bytes, git.diff)
+                if diff_file.exists():
+                    diff_path, diff_sha = self._relative(diff_file), sha256_file(diff_file)
+            rec = SourceRecord(
+                name=dest.name, path=self._relative(dest), sha256=digest, size=size, files=files, source=str(src),
+                git_commit=git.commit if git else None, git_branch=git.branch if git else None,
+                git_remote=git.remote if git else None, git_dirty=git.dirty if git else None,
+                git_diff=diff_path, git_diff_sha256=diff_sha, time=time.time(),
+            )
+            self.task.emit("source", {"run_id": self.run_id, **encode(rec)})
+            copies.append(dest)
+        return copies
+
+    def log_execution_command(self) -> CommandRecord:
+        """Record this process's command line (secret-looking options redacted), working folder and Python."""
+        from yprov_wf.environment import redact_argv
+
+        rec = CommandRecord(argv=redact_argv(sys.argv), cwd=os.getcwd(), executable=sys.executable or "",
+                            time=time.time())
+        self.task.emit("command", {"run_id": self.run_id, **encode(rec)})
+        return rec
+
+    def log_flops_per_batch(self, label: str, model: Any, batch: Any, context: Any = None,
+                            step: int | None = None, *, recount: bool = False) -> int:
+        """Count ``model``'s forward FLOPs on ``batch``, log them as metric ``label``, add them to the epoch total."""
+        from yprov_wf.flops import count_flops
+
+        ctx = as_context(context)
+        flops = count_flops(model, batch, recount=recount)
+        self.metrics.log(label, flops, ctx, step)
+        self._flops_epoch[(label, ctx)] = self._flops_epoch.get((label, ctx), 0) + flops
+        return flops
+
+    def log_flops_per_epoch(self, label: str, model: Any = None, dataset: Any = None, context: Any = None,
+                            step: int | None = None, *, batch_label: str | None = None,
+                            recount: bool = False) -> int:
+        """Log an epoch's FLOPs as metric ``label``: counted over ``dataset``'s batches, or (``batch_label=``)
+        the sum of the batches logged with log_flops_per_batch(batch_label, …) since the last total."""
+        from yprov_wf.flops import count_flops
+
+        ctx = as_context(context)
+        if model is not None and dataset is not None and batch_label is None:
+            total = sum(count_flops(model, batch, recount=recount) for batch in dataset)
+        elif model is None and dataset is None and batch_label is not None:
+            total = self._flops_epoch.pop((batch_label, ctx), 0)
+        else:
+            raise TypeError("log_flops_per_epoch needs a model and a dataset, or batch_label= alone "
+                            "(the per-batch series to sum)")
+        self.metrics.log(label, total, ctx, step)
+        return total
 
     def log_current_execution_time(self, label: str, context: Any = None, step: int | None = None) -> float:
         """Log the seconds since the run started as metric ``label``; returns them."""
