@@ -70,12 +70,12 @@ def _version(dist: str, module: Any) -> str:
         return str(getattr(module, "__version__", "?"))
 
 
-def rss_mb() -> float:
-    """Current resident set size in MB (VmRSS from /proc, else psutil)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident set size in MB: current (VmRSS) or peak (VmHWM) from /proc, else psutil's current."""
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     import psutil
 
@@ -134,9 +134,14 @@ def print_table(title: str, unit: str, rows: list[Row]) -> None:
     print("-" * len(head))
     for row in rows:
         spread = f"{_fmt(min(row.values))}-{_fmt(max(row.values))}" if len(row.values) > 1 else ""
-        ratio = f"{row.value / row.ours:.2f}x" if row.ours else "n/a"
+        ratio = _ratio(row.value / row.ours) if row.ours else "n/a"
         print(f"{row.name:<{width}} | {_fmt(row.value):>12} | {spread:>22} | {ratio}")
     sys.stdout.flush()
+
+
+def _ratio(r: float) -> str:
+    """Two decimals, or three significant digits for ratios far below 1."""
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.3g}x"
 
 
 def _fmt(x: float) -> str:

@@ -21,8 +21,9 @@ from _harness import VALUE, Row, emit, open_lib, print_table, rss_mb, save_json,
 SCRIPT = Path(__file__)
 _TABLES = (  # (result key, table title, unit)
     ("growth_mb", "RSS growth from after start_run to after the last log_metric", "MB"),
-    ("bytes_per_point", "RSS growth per point logged", "bytes"),
     ("rss_after_start_mb", "RSS after start_run", "MB"),
+    ("peak_before_end_mb", "peak RSS before end_run (VmHWM)", "MB"),
+    ("peak_after_end_mb", "peak RSS including end_run (VmHWM)", "MB"),
     ("rss_after_end_mb", "RSS after end_run", "MB"),
     ("log_us", "log_metric per call during this run", "µs"),
     ("end_run_s", "end_run after all points", "s"),
@@ -37,11 +38,14 @@ def _worker(spec: dict[str, Any]) -> None:
     gc.collect()
     rss_start = rss_mb()
     log, ctx = lib.module.log_metric, lib.context
+    chunk, curve = points // 10, []
     t0 = time.perf_counter()
-    for i in range(points):
-        log("loss", VALUE, context=ctx, step=i)
+    for c in range(10):  # RSS sampled after each tenth, to tell steady growth from a plateau
+        for i in range(c * chunk, points if c == 9 else (c + 1) * chunk):
+            log("loss", VALUE, context=ctx, step=i)
+        curve.append(rss_mb() - rss_start)
     logged = time.perf_counter() - t0
-    rss_logged = rss_mb()
+    rss_logged, peak_logged = rss_mb(), rss_mb("VmHWM")
     t0 = time.perf_counter()
     lib.module.end_run()
     ended = time.perf_counter() - t0
@@ -53,7 +57,10 @@ def _worker(spec: dict[str, Any]) -> None:
             "rss_after_start_mb": rss_start,
             "rss_after_logs_mb": rss_logged,
             "rss_after_end_mb": rss_mb(),
+            "peak_before_end_mb": peak_logged,
+            "peak_after_end_mb": rss_mb("VmHWM"),
             "growth_mb": rss_logged - rss_start,
+            "growth_curve_mb": curve,
             "bytes_per_point": (rss_logged - rss_start) * 2**20 / points,
             "log_us": logged / points * 1e6,
             "end_run_s": ended,
@@ -93,6 +100,9 @@ def main() -> None:
             for lib, res in results.items()
         ]
         print_table(title, unit, rows)
+    print("\nRSS growth after each tenth of the points (MB):")
+    for lib, res in results.items():
+        print(f"  {lib}: " + " ".join(f"{mb:.1f}" for mb in res["growth_curve_mb"]))
     save_json(args.json, {"points": points, "results": results})
 
 

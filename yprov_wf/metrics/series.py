@@ -73,11 +73,12 @@ def _write_batch(writer, parquet_path: Path, summaries: list[SeriesSummary], par
         sids, steps, values, times = sids[known], steps[known], values[known], times[known]
     _summarise(summaries, sids, steps, values, times)
 
-    idx = _numeric(np.ascontiguousarray(sids, np.int32), pa.int32())
+    contexts = sorted({s.context for s in summaries if s.context is not None})
+    context_of = np.array([-1 if s.context is None else contexts.index(s.context) for s in summaries], np.int32)
     table = pa.Table.from_arrays(
         [
-            _strings([s.key for s in summaries]).take(idx),
-            _strings([s.context for s in summaries]).take(idx),
+            _dictionary(sids.astype(np.int32), [s.key for s in summaries]),
+            _dictionary(context_of[sids], contexts),
             _numeric(steps, pa.int64()),
             _numeric(values, pa.float64()),
             _numeric(np.rint(times * 1e6).astype(np.int64), pa.timestamp("us", tz="UTC")),
@@ -86,7 +87,10 @@ def _write_batch(writer, parquet_path: Path, summaries: list[SeriesSummary], par
     )
     if writer is None:
         parquet_path.parent.mkdir(parents=True, exist_ok=True)
-        writer = pq.ParquetWriter(parquet_path, table.schema, compression="zstd")
+        writer = pq.ParquetWriter(
+            parquet_path, table.schema, compression="zstd", use_dictionary=["key", "context"],
+            column_encoding={"step": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
+        )
     writer.write_table(table)
     return writer
 
@@ -100,19 +104,25 @@ def _numeric(values, arrow_type):
     return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
-def _strings(items: list[str | None]):
+def _strings(items: list[str]):
     import numpy as np
     import pyarrow as pa
 
-    encoded = [b"" if s is None else s.encode("utf-8") for s in items]
+    encoded = [s.encode("utf-8") for s in items]
     offsets = np.zeros(len(items) + 1, np.int32)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    validity = None
-    if any(s is None for s in items):
-        validity = pa.py_buffer(np.packbits(np.array([s is not None for s in items]), bitorder="little"))
-    return pa.Array.from_buffers(
-        pa.string(), len(items), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    )
+    return pa.Array.from_buffers(pa.string(), len(items), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def _dictionary(indices, values: list[str]):
+    """A dictionary-encoded string column (pandas reads it as a category); index -1 is null."""
+    import numpy as np
+    import pyarrow as pa
+
+    valid = indices >= 0
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    idx = pa.Array.from_buffers(pa.int32(), len(indices), [validity, pa.py_buffer(np.where(valid, indices, 0))])
+    return pa.DictionaryArray.from_arrays(idx, _strings(values))
 
 
 def _summarise(summaries: list[SeriesSummary], sids, steps, values, times) -> None:
