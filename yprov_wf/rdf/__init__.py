@@ -42,7 +42,7 @@ def upload(path: str | Path, endpoint: str, **options: float) -> UploadReport:
     from yprov_wf.rdf import endpoint as _endpoint
 
     _endpoint.check_url(endpoint)
-    return _endpoint.upload(to_dataset(Path(path)).quads, endpoint, **options)  # type: ignore[arg-type]
+    return _endpoint.upload(to_dataset(Path(path)), endpoint, **options)  # type: ignore[arg-type]
 
 
 __all__ = [

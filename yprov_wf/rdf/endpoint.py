@@ -18,11 +18,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph
 
 from yprov_wf.rdf.errors import EndpointError, SparqlError
+
+if TYPE_CHECKING:
+    from yprov_wf.rdf.export import RdfDataset
 
 USER_VAR = "YPROV_WF_SPARQL_USER"
 PASSWORD_VAR = "YPROV_WF_SPARQL_PASSWORD"
@@ -135,23 +138,9 @@ class UploadReport:
                          for g in self.graphs if g.status != UPLOADED]
 
 
-def _skolem(term: Any, base: str) -> Any:
-    return pyoxigraph.NamedNode(base + term.value) if isinstance(term, pyoxigraph.BlankNode) else term
-
-
-def skolem_base(quads: list[pyoxigraph.Quad]) -> str:
-    """Where skolem IRIs of blank nodes go: ``/.well-known/genid/`` on the authority of the first IRI subject."""
-    for q in quads:
-        if isinstance(q.subject, pyoxigraph.NamedNode):
-            parts = urllib.parse.urlsplit(q.subject.value)
-            if parts.netloc:
-                return f"{parts.scheme}://{parts.netloc}/.well-known/genid/yprov-wf-"
-    return "urn:yprov-wf:genid:"
-
-
-def upload(quads: list[pyoxigraph.Quad], endpoint: str, *, retries: int = 3, backoff: float = 0.5,
+def upload(dataset: RdfDataset, endpoint: str, *, retries: int = 3, backoff: float = 0.5,
            timeout: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> UploadReport:
-    """Upload quads with the SPARQL 1.1 Graph Store HTTP Protocol, keeping named graphs.
+    """Upload a dataset with the SPARQL 1.1 Graph Store HTTP Protocol, keeping named graphs.
 
     Each named graph is sent with ``PUT ?graph=IRI`` (it replaces the server's graph of that name), then the
     default graph with ``POST ?default`` (added to it). Blank nodes become skolem IRIs (their labels are content
@@ -160,17 +149,14 @@ def upload(quads: list[pyoxigraph.Quad], endpoint: str, *, retries: int = 3, bac
     every graph as uploaded, failed or not attempted: a partial upload is never silent.
     """
     check_url(endpoint)
-    base = skolem_base(quads)
-    by_graph: dict[str, list[pyoxigraph.Triple]] = {}
-    for q in quads:
-        name = "default" if isinstance(q.graph_name, pyoxigraph.DefaultGraph) else q.graph_name.value
-        by_graph.setdefault(name, []).append(
-            pyoxigraph.Triple(_skolem(q.subject, base), q.predicate, _skolem(q.object, base)))
+    by_graph: dict[str, list[str]] = {}
+    for s, p, o, g in dataset.skolemized().quads:
+        by_graph.setdefault(g[1:-1] if g else "default", []).append(f"{s} {p} {o} .\n")
     order = [g for g in by_graph if g != "default"] + (["default"] if "default" in by_graph else [])
     report = UploadReport(_where(endpoint), [GraphUpload(g, len(by_graph[g])) for g in order])
     sep = "&" if urllib.parse.urlsplit(endpoint).query else "?"
     for item in report.graphs:
-        body = pyoxigraph.serialize(by_graph[item.graph], format=pyoxigraph.RdfFormat.N_TRIPLES)
+        body = "".join(by_graph[item.graph]).encode("utf-8")
         if item.graph == "default":
             method, url = "POST", f"{endpoint}{sep}default"
         else:

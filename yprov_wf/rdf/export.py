@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyoxigraph import DefaultGraph, Quad
-
 from yprov_wf.layout import atomic_write
 from yprov_wf.rdf import formats
-from yprov_wf.rdf.mapping import document_quads, user_namespaces
+from yprov_wf.rdf.mapping import Quad, document_quads, user_namespaces
 from yprov_wf.rdf.sources import read_sources
 from yprov_wf.rdf.terms import OUTPUT_PREFIXES
 
 
 @dataclass
 class RdfDataset:
-    """The quads of every PROV-JSON file read, each once, and the prefixes to print them with."""
+    """The quads of every PROV-JSON file read, each once (as N-Quads terms), and the prefixes to print them with."""
 
     quads: list[Quad]
     prefixes: dict[str, str] = field(default_factory=dict)
@@ -26,7 +25,45 @@ class RdfDataset:
     @property
     def graphs(self) -> list[str]:
         """The IRIs of the named graphs (one per task bundle), in first-seen order."""
-        return list(dict.fromkeys(q.graph_name.value for q in self.quads if not isinstance(q.graph_name, DefaultGraph)))
+        return [g[1:-1] for g in dict.fromkeys(q[3] for q in self.quads) if g]
+
+    def nquads(self) -> bytes:
+        """The dataset as N-Quads text."""
+        return "".join(f"{s} {p} {o} {g} .\n" if g else f"{s} {p} {o} .\n"
+                       for s, p, o, g in self.quads).encode("utf-8")
+
+    def skolemized(self) -> RdfDataset:
+        """The same dataset with each blank node replaced by a skolem IRI (RDF 1.1, section 3.5).
+
+        Labels are content hashes, so the IRIs are stable: loading or uploading a run twice adds nothing, even
+        where a store or server renames blank nodes on every load. They go under ``/.well-known/genid/`` of the
+        authority of the first subject IRI (the user's namespace).
+        """
+        base = _skolem_base(self.quads)
+
+        def skolem(term: str) -> str:
+            return f"<{base}{term[2:]}>" if term[0] == "_" else term
+
+        quads = [(skolem(s), p, skolem(o), g) if s[0] == "_" or o[0] == "_" else (s, p, o, g)
+                 for s, p, o, g in self.quads]
+        return RdfDataset(quads, self.prefixes, self.files)
+
+    def oxigraph_quads(self) -> Iterator[object]:
+        """The quads as pyoxigraph ``Quad`` objects (blank node labels kept)."""
+        import pyoxigraph
+
+        return pyoxigraph.parse(self.nquads(), format=pyoxigraph.RdfFormat.N_QUADS)
+
+
+def _skolem_base(quads: list[Quad]) -> str:
+    from urllib.parse import urlsplit
+
+    for s, _, _, _ in quads:
+        if s[0] == "<":
+            parts = urlsplit(s[1:-1])
+            if parts.netloc:
+                return f"{parts.scheme}://{parts.netloc}/.well-known/genid/yprov-wf-"
+    return "urn:yprov-wf:genid:"
 
 
 @dataclass(frozen=True)
@@ -57,7 +94,7 @@ def serialize(dataset: RdfDataset, format: str = "trig") -> bytes:
     """The dataset in ``format`` (trig, nquads, jsonld, turtle) as bytes."""
     fmt = formats.get(format)
     buffer = io.BytesIO()
-    fmt.write(dataset.quads, buffer, dataset.prefixes)
+    fmt.write(dataset, buffer)
     return buffer.getvalue()
 
 

@@ -8,6 +8,10 @@
     wasStartedBy(a, -, starter, t)  → a prov:wasInfluencedBy starter       (prov:wasStartedBy's range is Entity)
                                       a prov:qualifiedStart [a prov:Start; prov:hadActivity starter; prov:atTime t]
 
+Quads are tuples of four terms already written in N-Quads syntax (``<iri>``, ``_:label``, ``"text"^^<type>``;
+the graph is ``""`` for the default graph): building pyoxigraph objects one by one costs ~10x more than the
+whole mapping, and every format module turns the N-Quads text into its own syntax in Rust.
+
 Qualified nodes of relations without an identifier are blank nodes whose labels are a hash of their graph and
 content, so exporting or loading the same files twice gives the same quads (the store stays a set).
 """
@@ -15,18 +19,31 @@ content, so exporting or loading the same files twice gives the same quads (the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad
-
 from yprov_wf.rdf.terms import PROV, RDF, RDFS, STANDARD_PREFIXES, XSD, YWF
 
-Node = NamedNode | BlankNode
-Graph = NamedNode | DefaultGraph
+Quad = tuple[str, str, str, str]  # subject, predicate, object, graph ("" for the default graph), N-Quads syntax
 
 _ELEMENTS = {"entity": "Entity", "activity": "Activity", "agent": "Agent"}
+_BAD_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_NEEDS_ESCAPE = re.compile(r'[\\"\n\r]')
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
+
+
+def literal(text: str, datatype: str | None = None, language: str | None = None) -> str:
+    """An N-Quads literal: ``"text"``, ``"text"^^<datatype>`` or ``"text"@lang``."""
+    if _NEEDS_ESCAPE.search(text):
+        text = text.translate(_ESCAPES)
+    if language:
+        return f'"{text}"@{language}'
+    if datatype is None or datatype == XSD + "string":
+        return f'"{text}"'
+    return f'"{text}"^^<{datatype}>'
 
 
 @dataclass(frozen=True)
@@ -86,10 +103,12 @@ _ELEMENT_PREDICATES = {"prov:startTime": PROV + "startedAtTime", "prov:endTime":
                        "prov:value": PROV + "value"}
 _NODE_PREDICATES = {"prov:location": PROV + "atLocation", "prov:label": RDFS + "label",
                     "prov:role": PROV + "hadRole", "prov:value": PROV + "value"}
-_RDF_TYPE = NamedNode(RDF + "type")
-_YWF_TYPE_LITERAL = NamedNode(YWF + "typeLiteral")
-_BUNDLE_TYPES = (NamedNode(PROV + "Entity"), NamedNode(PROV + "Bundle"))
-_DEFAULT = DefaultGraph()
+_RDF_TYPE = f"<{RDF}type>"
+_YWF_TYPE_LITERAL = f"<{YWF}typeLiteral>"
+_BUNDLE_TYPES = (f"<{PROV}Entity>", f"<{PROV}Bundle>")
+_DATETIME = XSD + "dateTime"
+_TIMES = frozenset(("prov:startTime", "prov:endTime", "prov:time"))
+_DEFAULT = ""
 
 
 class MappingError(ValueError):
@@ -110,10 +129,10 @@ def document_quads(doc: dict[str, Any], source: str = "<document>") -> Iterator[
         if not isinstance(body, dict):
             raise MappingError(f"{source}: bundle {ident!r} must be an object")
         graph = mapper.node(ident, prefixes)
-        if not isinstance(graph, NamedNode):
+        if graph.startswith("_:"):
             raise MappingError(f"{source}: bundle identifier {ident!r} must be an IRI")
         for t in _BUNDLE_TYPES:
-            yield Quad(graph, _RDF_TYPE, t, _DEFAULT)
+            yield (graph, _RDF_TYPE, t, _DEFAULT)
         yield from mapper.scope(body, mapper.prefixes(body.get("prefix", {}), prefixes), graph)
 
 
@@ -131,8 +150,8 @@ class _Mapper:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._iris: dict[str, NamedNode] = {}
-        self._expanded: dict[tuple[int, str], NamedNode | BlankNode] = {}
+        self._iris: dict[str, str] = {}
+        self._expanded: dict[tuple[int, str], str] = {}
         self._scopes: list[dict[str, str]] = []  # kept alive: the cache above is keyed by their id()
 
     def prefixes(self, declared: Any, inherited: dict[str, str]) -> dict[str, str]:
@@ -140,23 +159,23 @@ class _Mapper:
             raise MappingError(f"{self.source}: 'prefix' must be an object")
         out = dict(inherited)
         for prefix, uri in declared.items():
-            if not isinstance(uri, str) or ":" not in uri:
+            if not isinstance(uri, str) or not _SCHEME.match(uri):
                 raise MappingError(f"{self.source}: prefix {prefix!r} maps to {uri!r}, which is not an absolute IRI")
             out[prefix] = uri
         self._scopes.append(out)
         return out
 
-    def iri(self, text: str) -> NamedNode:
-        node = self._iris.get(text)
-        if node is None:
-            try:
-                node = self._iris[text] = NamedNode(text)
-            except ValueError as exc:
-                raise MappingError(f"{self.source}: {text!r} is not a valid IRI ({exc})") from None
-        return node
+    def iri(self, text: str) -> str:
+        """``<text>``, checked once to be an absolute IRI."""
+        term = self._iris.get(text)
+        if term is None:
+            if not _SCHEME.match(text) or _BAD_IRI.search(text):
+                raise MappingError(f"{self.source}: {text!r} is not a valid absolute IRI")
+            term = self._iris[text] = f"<{text}>"
+        return term
 
-    def node(self, qname: Any, prefixes: dict[str, str]) -> NamedNode | BlankNode:
-        """The IRI (or blank node for ``_:x``) of a PROV-JSON qualified name."""
+    def node(self, qname: Any, prefixes: dict[str, str]) -> str:
+        """The ``<IRI>`` (or ``_:label`` for ``_:x``) of a PROV-JSON qualified name."""
         key = (id(prefixes), qname)
         found = self._expanded.get(key) if isinstance(qname, str) else None
         if found is not None:
@@ -165,7 +184,7 @@ class _Mapper:
             raise MappingError(f"{self.source}: identifier {qname!r} is not a qualified name")
         prefix, sep, local = qname.partition(":")
         if prefix == "_" and sep:
-            node: NamedNode | BlankNode = BlankNode(hashlib.blake2b(qname.encode(), digest_size=10).hexdigest())
+            node = "_:b" + hashlib.blake2b(f"{self.source}|{qname}".encode(), digest_size=10).hexdigest()
         elif sep and prefix in prefixes:
             node = self.iri(prefixes[prefix] + local)
         elif not sep and "default" in prefixes:
@@ -177,8 +196,11 @@ class _Mapper:
         self._expanded[key] = node
         return node
 
-    def value(self, value: Any, prefixes: dict[str, str]) -> NamedNode | BlankNode | Literal:
-        """A PROV-JSON attribute value as an RDF term, keeping its xsd type."""
+    def value(self, value: Any, prefixes: dict[str, str], datetime: bool = False) -> str:
+        """A PROV-JSON attribute value as an N-Quads term, keeping its xsd type (``datetime``: a plain string
+        is an xsd:dateTime, as PROV-JSON writes times)."""
+        if isinstance(value, str):
+            return literal(value, _DATETIME if datetime else None)
         if isinstance(value, dict):
             text = value.get("$")
             if not isinstance(text, str):
@@ -186,27 +208,27 @@ class _Mapper:
             kind = value.get("type")
             if kind is None:
                 lang = value.get("lang")
-                return Literal(text, language=lang) if lang else Literal(text)
+                if lang is not None and (not isinstance(lang, str) or not re.fullmatch(r"[A-Za-z0-9-]+", lang)):
+                    raise MappingError(f"{self.source}: language tag {lang!r} is not valid")
+                return literal(text, None, lang)
             if kind in ("xsd:QName", "prov:QUALIFIED_NAME"):
                 return self.node(text, prefixes)
-            if kind == "xsd:anyURI":
-                return Literal(text, datatype=self.iri(XSD + "anyURI"))
             datatype = self.node(kind, prefixes)
-            if not isinstance(datatype, NamedNode):
+            if datatype.startswith("_:"):
                 raise MappingError(f"{self.source}: datatype {kind!r} is not an IRI")
-            return Literal(text, datatype=datatype)
+            return literal(text, datatype[1:-1])
         if isinstance(value, bool):
-            return Literal(value)
+            return literal("true" if value else "false", XSD + "boolean")
         if isinstance(value, int):
-            return Literal(str(value), datatype=self.iri(XSD + ("int" if -2**31 <= value < 2**31 else "long"
-                                                               if -2**63 <= value < 2**63 else "integer")))
+            kind = "int" if -2**31 <= value < 2**31 else "long" if -2**63 <= value < 2**63 else "integer"
+            return literal(str(value), XSD + kind)
         if isinstance(value, float):
-            return Literal(value)
-        if isinstance(value, str):
-            return Literal(value)
+            text = repr(value) if value == value and abs(value) != float("inf") else \
+                ("NaN" if value != value else "INF" if value > 0 else "-INF")
+            return literal(text, XSD + "double")
         raise MappingError(f"{self.source}: attribute value {value!r} is neither a string, a number nor a typed value")
 
-    def scope(self, body: dict[str, Any], prefixes: dict[str, str], graph: Graph) -> Iterator[Quad]:
+    def scope(self, body: dict[str, Any], prefixes: dict[str, str], graph: str) -> Iterator[Quad]:
         """Quads of one scope (the document's top level or one bundle)."""
         for kind, records in body.items():
             if kind in ("prefix", "bundle"):
@@ -217,7 +239,7 @@ class _Mapper:
                 cls = self.iri(PROV + _ELEMENTS[kind])
                 for ident, attrs in records.items():
                     subject = self.node(ident, prefixes)
-                    yield Quad(subject, _RDF_TYPE, cls, graph)
+                    yield (subject, _RDF_TYPE, cls, graph)
                     for part in attrs if isinstance(attrs, list) else [attrs]:
                         yield from self._attributes(subject, part, prefixes, graph, _ELEMENT_PREDICATES, ())
             elif kind in RELATIONS:
@@ -228,79 +250,75 @@ class _Mapper:
             else:
                 raise MappingError(f"{self.source}: unknown PROV-JSON record kind {kind!r}")
 
-    def _attributes(self, subject: Node, attrs: Any, prefixes: dict[str, str], graph: Graph,
+    def _attributes(self, subject: str, attrs: Any, prefixes: dict[str, str], graph: str,
                     predicates: dict[str, str], skip: tuple[str, ...]) -> Iterator[Quad]:
         if not isinstance(attrs, dict):
             raise MappingError(f"{self.source}: the attributes of {subject} must be an object")
         for name, values in attrs.items():
             if name in skip:
                 continue
-            for value in values if isinstance(values, list) else [values]:
-                term = self.value(value, prefixes)
-                if name == "prov:type":
-                    if isinstance(term, Literal):
-                        yield Quad(subject, _YWF_TYPE_LITERAL, term, graph)
-                    else:
-                        yield Quad(subject, _RDF_TYPE, term, graph)
-                    continue
-                if name in ("prov:startTime", "prov:endTime", "prov:time") and isinstance(term, Literal) \
-                        and term.datatype.value == XSD + "string":
-                    term = Literal(term.value, datatype=self.iri(XSD + "dateTime"))
-                predicate = predicates.get(name)
-                yield Quad(subject, self.iri(predicate) if predicate else self._predicate(name, prefixes), term, graph)
+            if name == "prov:type":
+                for value in values if isinstance(values, list) else [values]:
+                    term = self.value(value, prefixes)
+                    yield (subject, _YWF_TYPE_LITERAL if term[0] == '"' else _RDF_TYPE, term, graph)
+                continue
+            predicate = predicates.get(name)
+            predicate = self.iri(predicate) if predicate else self._predicate(name, prefixes)
+            is_time = name in _TIMES
+            if isinstance(values, list):
+                for value in values:
+                    yield (subject, predicate, self.value(value, prefixes, is_time), graph)
+            else:
+                yield (subject, predicate, self.value(values, prefixes, is_time), graph)
 
-    def _predicate(self, name: str, prefixes: dict[str, str]) -> NamedNode:
+    def _predicate(self, name: str, prefixes: dict[str, str]) -> str:
         node = self.node(name, prefixes)
-        if not isinstance(node, NamedNode):
+        if node.startswith("_:"):
             raise MappingError(f"{self.source}: attribute name {name!r} is not an IRI")
         return node
 
     def _relation(self, kind: str, rel: _Relation, ident: str, attrs: Any, prefixes: dict[str, str],
-                  graph: Graph) -> Iterator[Quad]:
+                  graph: str) -> Iterator[Quad]:
         if not isinstance(attrs, dict):
             raise MappingError(f"{self.source}: relation {ident!r} must be an object")
         if rel.subject not in attrs:
             raise MappingError(f"{self.source}: {kind} {ident!r} has no {rel.subject}")
-        node_of: Callable[[Any], NamedNode | BlankNode] = lambda q: self.node(q, prefixes)  # noqa: E731
-        subject = node_of(attrs[rel.subject])
+        subject = self.node(attrs[rel.subject], prefixes)
         subtype = None
-        if kind == "wasDerivedFrom":
-            types = attrs.get("prov:type", [])
+        if kind == "wasDerivedFrom" and "prov:type" in attrs:
+            types = attrs["prov:type"]
             for t in types if isinstance(types, list) else [types]:
                 term = self.value(t, prefixes)
-                if isinstance(term, NamedNode) and term.value in _DERIVATION_SUBTYPES:
-                    subtype = _DERIVATION_SUBTYPES[term.value]
+                if term[1:-1] in _DERIVATION_SUBTYPES:
+                    subtype = _DERIVATION_SUBTYPES[term[1:-1]]
         for formal, predicate in rel.direct:
-            if attrs.get(formal) is not None:
-                yield Quad(subject, self.iri(PROV + predicate), node_of(attrs[formal]), graph)
+            target = attrs.get(formal)
+            if target is not None:
+                obj = self.node(target, prefixes)
+                yield (subject, self.iri(PROV + predicate), obj, graph)
                 if subtype and formal == "prov:usedEntity":
-                    yield Quad(subject, self.iri(PROV + subtype[0]), node_of(attrs[formal]), graph)
+                    yield (subject, self.iri(PROV + subtype[0]), obj, graph)
         if rel.qualified is None:
             return
-        named = isinstance(ident, str) and not ident.startswith("_:")
-        if named:
-            q: NamedNode | BlankNode = node_of(ident)
+        if isinstance(ident, str) and not ident.startswith("_:"):
+            q = self.node(ident, prefixes)
         else:
-            label = f"{graph}|{kind}|{sorted(attrs.items())!r}"
-            q = BlankNode("q" + hashlib.blake2b(label.encode(), digest_size=12).hexdigest())
+            label = f"{graph}|{kind}|{subject}|{sorted(attrs.items())!r}"
+            q = "_:q" + hashlib.blake2b(label.encode(), digest_size=12).hexdigest()
         qualified, node_class = (subtype[1], subtype[2]) if subtype else (rel.qualified, rel.node_class)
-        yield Quad(subject, self.iri(PROV + qualified), q, graph)
-        yield Quad(q, _RDF_TYPE, self.iri(PROV + node_class), graph)
+        yield (subject, self.iri(PROV + qualified), q, graph)
+        yield (q, _RDF_TYPE, self.iri(PROV + node_class), graph)
         skip = [rel.subject]
         for formal, predicate in rel.node:
-            value = attrs.get(formal)
             skip.append(formal)
+            value = attrs.get(formal)
             if value is None:
                 continue
-            if formal == "prov:time":
-                term = self.value(value, prefixes)
-                if isinstance(term, Literal) and term.datatype.value == XSD + "string":
-                    term = Literal(term.value, datatype=self.iri(XSD + "dateTime"))
-                yield Quad(q, self.iri(PROV + predicate), term, graph)
-            else:
-                yield Quad(q, self.iri(PROV + predicate), node_of(value), graph)
+            term = self.value(value, prefixes, True) if formal == "prov:time" else self.node(value, prefixes)
+            yield (q, self.iri(PROV + predicate), term, graph)
         for formal in attrs:
             if formal.startswith("prov:") and formal not in skip and formal not in _NODE_PREDICATES \
                     and formal != "prov:type":
                 raise MappingError(f"{self.source}: {kind} {ident!r} has an unknown attribute {formal!r}")
-        yield from self._attributes(q, attrs, prefixes, graph, _NODE_PREDICATES, tuple(skip))
+        if any(k not in skip for k in attrs):
+            yield from self._attributes(q, attrs, prefixes, graph, _NODE_PREDICATES, tuple(skip))

@@ -67,7 +67,7 @@ class Target:
         else:
             from yprov_wf.rdf.export import to_dataset
 
-            store.bulk_extend(to_dataset(path).quads)
+            store.bulk_load(to_dataset(path).skolemized().nquads(), format=pyoxigraph.RdfFormat.N_QUADS)
         return cls(store=store)
 
     def __enter__(self) -> Target:

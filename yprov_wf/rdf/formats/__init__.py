@@ -1,14 +1,17 @@
 """One module per RDF output format, looked up by name (as prov's serializers are): ``get("trig")``.
 
-Each module defines ``FORMAT``, an :class:`RdfFormat` whose ``write`` puts quads on a binary stream.
+Each module defines ``FORMAT``, an :class:`RdfFormat` whose ``write`` puts a dataset on a binary stream.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from yprov_wf.rdf.export import RdfDataset
 
 #: format name → module holding its FORMAT
 _MODULES = {"trig": "trig", "nquads": "nquads", "jsonld": "jsonld", "turtle": "turtle"}
@@ -22,7 +25,7 @@ class RdfFormat:
     extension: str
     media_type: str
     keeps_graphs: bool
-    write: Callable[[Sequence[Any], IO[bytes], dict[str, str]], None]
+    write: Callable[[RdfDataset, IO[bytes]], None]
 
 
 def names() -> list[str]:

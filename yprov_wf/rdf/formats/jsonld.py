@@ -1,4 +1,4 @@
-"""JSON-LD (expanded, RDF dataset form): named graphs become ``@graph`` objects with their ``@id``."""
+"""JSON-LD (RDF dataset form): named graphs become ``@graph`` objects with their ``@id``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pyoxigraph
 from yprov_wf.rdf.formats import RdfFormat
 
 
-def _write(quads, stream, prefixes) -> None:
-    pyoxigraph.serialize(quads, stream, pyoxigraph.RdfFormat.JSON_LD, prefixes=prefixes)
+def _write(dataset, stream) -> None:
+    pyoxigraph.serialize(dataset.oxigraph_quads(), stream, pyoxigraph.RdfFormat.JSON_LD, prefixes=dataset.prefixes)
 
 
 FORMAT = RdfFormat("jsonld", ".jsonld", "application/ld+json", True, _write)

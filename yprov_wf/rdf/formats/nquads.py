@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pyoxigraph
-
 from yprov_wf.rdf.formats import RdfFormat
 
 
-def _write(quads, stream, prefixes) -> None:
-    pyoxigraph.serialize(quads, stream, pyoxigraph.RdfFormat.N_QUADS)
+def _write(dataset, stream) -> None:
+    stream.write(dataset.nquads())
 
 
 FORMAT = RdfFormat("nquads", ".nq", "application/n-quads", True, _write)

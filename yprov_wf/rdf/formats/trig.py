@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pyoxigraph
-
 from yprov_wf.rdf.formats import RdfFormat
+from yprov_wf.rdf.formats._turtle_syntax import render
 
 
-def _write(quads, stream, prefixes) -> None:
-    pyoxigraph.serialize(quads, stream, pyoxigraph.RdfFormat.TRIG, prefixes=prefixes)
+def _write(dataset, stream) -> None:
+    stream.write("".join(render(dataset.quads, dataset.prefixes, named_graphs=True)).encode("utf-8"))
 
 
 FORMAT = RdfFormat("trig", ".trig", "application/trig", True, _write)
