@@ -51,7 +51,7 @@ def test_store_accumulates_runs_and_loading_twice_changes_nothing(pipeline: Path
         table = rdf.runs(t)
     assert len(table.rows) == 3 + 2  # 2 train runs + evaluation, then 1 train run + evaluation
     graphs = list(pyoxigraph.Store.read_only(str(path)).named_graphs())
-    assert len(graphs) == 4 + 2
+    assert len(graphs) == 4 + 3  # prepare, train, evaluate
 
 
 def test_runs_table_has_params_and_final_metrics(store: Path):
