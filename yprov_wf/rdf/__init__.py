@@ -14,6 +14,7 @@ import this package.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from yprov_wf.rdf.endpoint import UploadReport
 from yprov_wf.rdf.errors import EndpointError, NamedGraphsFlattened, SparqlError
@@ -37,12 +38,12 @@ def query(where: str | Path, sparql: str) -> Table | bool | list[str]:
         return target.run(sparql)
 
 
-def upload(path: str | Path, endpoint: str, **options: float) -> UploadReport:
+def upload(path: str | Path, endpoint: str, **options: Any) -> UploadReport:
     """Export the PROV-JSON under ``path`` and upload it to a SPARQL 1.1 Graph Store endpoint (see endpoint.upload)."""
     from yprov_wf.rdf import endpoint as _endpoint
 
     _endpoint.check_url(endpoint)
-    return _endpoint.upload(to_dataset(Path(path)), endpoint, **options)  # type: ignore[arg-type]
+    return _endpoint.upload(to_dataset(Path(path)), endpoint, **options)
 
 
 __all__ = [
