@@ -113,6 +113,9 @@ def runs(target: Target, best: str | None = None, minimize: bool = False) -> Tab
     or lowest with ``minimize``; a column with that value is added.
     """
     table = target.select(sparql_runs())
+    for column in (table.columns.index("params"), table.columns.index("metrics")):
+        for row in table.rows:
+            row[column] = " ".join(sorted((row[column] or "").split()))
     if best is None:
         return table
     idx = table.columns.index("metrics")
