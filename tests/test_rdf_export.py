@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import rdflib
-from rdflib import RDF, XSD, Literal, URIRef
 from rdf_workflows import NS, make_pipeline
+from rdflib import RDF, XSD, Literal, URIRef
 
 from yprov_wf import rdf
 from yprov_wf.prov.merge import merge

@@ -111,6 +111,21 @@ _TIMES = frozenset(("prov:startTime", "prov:endTime", "prov:time"))
 _DEFAULT = ""
 
 
+_P = {name: f"<{PROV}{name}>" for rel in RELATIONS.values()
+      for name in [p for _, p in rel.direct] + [p for _, p in rel.node] + [rel.qualified or "", rel.node_class]
+      if name} | {name: f"<{PROV}{name}>" for sub in _DERIVATION_SUBTYPES.values() for name in sub}
+
+
+class _Prefixes(dict):
+    """A scope's prefix → namespace map, with the caches of what was resolved under it."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.nodes: dict[str, str] = {}
+        self.datatypes: dict[str, str] = {}
+        self.predicates: dict[tuple[int, str], str] = {}
+
+
 class MappingError(ValueError):
     """A PROV-JSON document that cannot be mapped (names the file and the bad value)."""
 
@@ -151,18 +166,15 @@ class _Mapper:
     def __init__(self, source: str) -> None:
         self.source = source
         self._iris: dict[str, str] = {}
-        self._expanded: dict[tuple[int, str], str] = {}
-        self._scopes: list[dict[str, str]] = []  # kept alive: the cache above is keyed by their id()
 
-    def prefixes(self, declared: Any, inherited: dict[str, str]) -> dict[str, str]:
+    def prefixes(self, declared: Any, inherited: dict[str, str]) -> _Prefixes:
         if not isinstance(declared, dict):
             raise MappingError(f"{self.source}: 'prefix' must be an object")
-        out = dict(inherited)
+        out = _Prefixes(inherited)
         for prefix, uri in declared.items():
             if not isinstance(uri, str) or not _SCHEME.match(uri):
                 raise MappingError(f"{self.source}: prefix {prefix!r} maps to {uri!r}, which is not an absolute IRI")
             out[prefix] = uri
-        self._scopes.append(out)
         return out
 
     def iri(self, text: str) -> str:
@@ -174,10 +186,9 @@ class _Mapper:
             term = self._iris[text] = f"<{text}>"
         return term
 
-    def node(self, qname: Any, prefixes: dict[str, str]) -> str:
+    def node(self, qname: Any, prefixes: _Prefixes) -> str:
         """The ``<IRI>`` (or ``_:label`` for ``_:x``) of a PROV-JSON qualified name."""
-        key = (id(prefixes), qname)
-        found = self._expanded.get(key) if isinstance(qname, str) else None
+        found = prefixes.nodes.get(qname) if isinstance(qname, str) else None
         if found is not None:
             return found
         if not isinstance(qname, str) or not qname:
@@ -193,10 +204,10 @@ class _Mapper:
             node = self.iri(qname)  # already an absolute IRI
         else:
             raise MappingError(f"{self.source}: {qname!r} uses an undeclared prefix {prefix!r}")
-        self._expanded[key] = node
+        prefixes.nodes[qname] = node
         return node
 
-    def value(self, value: Any, prefixes: dict[str, str], datetime: bool = False) -> str:
+    def value(self, value: Any, prefixes: _Prefixes, datetime: bool = False) -> str:
         """A PROV-JSON attribute value as an N-Quads term, keeping its xsd type (``datetime``: a plain string
         is an xsd:dateTime, as PROV-JSON writes times)."""
         if isinstance(value, str):
@@ -211,12 +222,15 @@ class _Mapper:
                 if lang is not None and (not isinstance(lang, str) or not re.fullmatch(r"[A-Za-z0-9-]+", lang)):
                     raise MappingError(f"{self.source}: language tag {lang!r} is not valid")
                 return literal(text, None, lang)
-            if kind in ("xsd:QName", "prov:QUALIFIED_NAME"):
-                return self.node(text, prefixes)
-            datatype = self.node(kind, prefixes)
-            if datatype.startswith("_:"):
-                raise MappingError(f"{self.source}: datatype {kind!r} is not an IRI")
-            return literal(text, datatype[1:-1])
+            datatype = prefixes.datatypes.get(kind)
+            if datatype is None:
+                if kind in ("xsd:QName", "prov:QUALIFIED_NAME"):
+                    return self.node(text, prefixes)
+                node = self.node(kind, prefixes)
+                if node.startswith("_:"):
+                    raise MappingError(f"{self.source}: datatype {kind!r} is not an IRI")
+                datatype = prefixes.datatypes[kind] = node[1:-1]
+            return literal(text, datatype)
         if isinstance(value, bool):
             return literal("true" if value else "false", XSD + "boolean")
         if isinstance(value, int):
@@ -228,7 +242,7 @@ class _Mapper:
             return literal(text, XSD + "double")
         raise MappingError(f"{self.source}: attribute value {value!r} is neither a string, a number nor a typed value")
 
-    def scope(self, body: dict[str, Any], prefixes: dict[str, str], graph: str) -> Iterator[Quad]:
+    def scope(self, body: dict[str, Any], prefixes: _Prefixes, graph: str) -> Iterator[Quad]:
         """Quads of one scope (the document's top level or one bundle)."""
         for kind, records in body.items():
             if kind in ("prefix", "bundle"):
@@ -250,7 +264,7 @@ class _Mapper:
             else:
                 raise MappingError(f"{self.source}: unknown PROV-JSON record kind {kind!r}")
 
-    def _attributes(self, subject: str, attrs: Any, prefixes: dict[str, str], graph: str,
+    def _attributes(self, subject: str, attrs: Any, prefixes: _Prefixes, graph: str,
                     predicates: dict[str, str], skip: tuple[str, ...]) -> Iterator[Quad]:
         if not isinstance(attrs, dict):
             raise MappingError(f"{self.source}: the attributes of {subject} must be an object")
@@ -262,8 +276,11 @@ class _Mapper:
                     term = self.value(value, prefixes)
                     yield (subject, _YWF_TYPE_LITERAL if term[0] == '"' else _RDF_TYPE, term, graph)
                 continue
-            predicate = predicates.get(name)
-            predicate = self.iri(predicate) if predicate else self._predicate(name, prefixes)
+            key = (id(predicates), name)
+            predicate = prefixes.predicates.get(key)
+            if predicate is None:
+                known = predicates.get(name)
+                predicate = prefixes.predicates[key] = self.iri(known) if known else self._predicate(name, prefixes)
             is_time = name in _TIMES
             if isinstance(values, list):
                 for value in values:
@@ -271,13 +288,13 @@ class _Mapper:
             else:
                 yield (subject, predicate, self.value(values, prefixes, is_time), graph)
 
-    def _predicate(self, name: str, prefixes: dict[str, str]) -> str:
+    def _predicate(self, name: str, prefixes: _Prefixes) -> str:
         node = self.node(name, prefixes)
         if node.startswith("_:"):
             raise MappingError(f"{self.source}: attribute name {name!r} is not an IRI")
         return node
 
-    def _relation(self, kind: str, rel: _Relation, ident: str, attrs: Any, prefixes: dict[str, str],
+    def _relation(self, kind: str, rel: _Relation, ident: str, attrs: Any, prefixes: _Prefixes,
                   graph: str) -> Iterator[Quad]:
         if not isinstance(attrs, dict):
             raise MappingError(f"{self.source}: relation {ident!r} must be an object")
@@ -295,9 +312,9 @@ class _Mapper:
             target = attrs.get(formal)
             if target is not None:
                 obj = self.node(target, prefixes)
-                yield (subject, self.iri(PROV + predicate), obj, graph)
+                yield (subject, _P[predicate], obj, graph)
                 if subtype and formal == "prov:usedEntity":
-                    yield (subject, self.iri(PROV + subtype[0]), obj, graph)
+                    yield (subject, _P[subtype[0]], obj, graph)
         if rel.qualified is None:
             return
         if isinstance(ident, str) and not ident.startswith("_:"):
@@ -306,8 +323,8 @@ class _Mapper:
             label = f"{graph}|{kind}|{subject}|{sorted(attrs.items())!r}"
             q = "_:q" + hashlib.blake2b(label.encode(), digest_size=12).hexdigest()
         qualified, node_class = (subtype[1], subtype[2]) if subtype else (rel.qualified, rel.node_class)
-        yield (subject, self.iri(PROV + qualified), q, graph)
-        yield (q, _RDF_TYPE, self.iri(PROV + node_class), graph)
+        yield (subject, _P[qualified], q, graph)
+        yield (q, _RDF_TYPE, _P[node_class], graph)
         skip = [rel.subject]
         for formal, predicate in rel.node:
             skip.append(formal)
@@ -315,7 +332,7 @@ class _Mapper:
             if value is None:
                 continue
             term = self.value(value, prefixes, True) if formal == "prov:time" else self.node(value, prefixes)
-            yield (q, self.iri(PROV + predicate), term, graph)
+            yield (q, _P[predicate], term, graph)
         for formal in attrs:
             if formal.startswith("prov:") and formal not in skip and formal not in _NODE_PREDICATES \
                     and formal != "prov:type":

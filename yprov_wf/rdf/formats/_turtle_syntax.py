@@ -48,9 +48,22 @@ def render(quads: Iterable[Quad], prefixes: dict[str, str], named_graphs: bool) 
     xsd = next((p for p, uri in prefixes.items() if uri == XSD), None)
     for prefix, uri in prefixes.items():
         yield f"@prefix {prefix}: <{uri}> .\n"
-    graphs: dict[str, dict[str, dict[tuple[str, str], None]]] = {}
-    for s, p, o, g in quads:
-        graphs.setdefault(g if named_graphs else "", {}).setdefault(s, {})[(p, o)] = None
+    graphs: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    if named_graphs:  # quads arrive deduplicated
+        for s, p, o, g in quads:
+            subjects = graphs.get(g)
+            if subjects is None:
+                subjects = graphs[g] = {}
+            pairs = subjects.get(s)
+            if pairs is None:
+                subjects[s] = [(p, o)]
+            else:
+                pairs.append((p, o))
+    else:
+        merged: dict[str, dict[tuple[str, str], None]] = {}
+        for s, p, o, _ in quads:
+            merged.setdefault(s, {})[(p, o)] = None
+        graphs[""] = {s: list(pairs) for s, pairs in merged.items()}
     for graph in sorted(graphs, key=bool):  # the default graph first
         indent = "  " if graph else ""
         yield f"\n{short(graph)} {{\n" if graph else "\n"
