@@ -91,6 +91,7 @@ def test_lineage_of_a_task_output_file(store: Path, pipeline: Path):
     assert ("upstream task", "prepare") in roles
     assert any(role == "used" and (r["value"] or "").endswith("split.npz") for r in rows for role in [r["role"]])
     assert ("param", "seed") in roles  # the workflow's params, used by the workflow activity
+    assert any(r["role"] == "upstream used" and (r["value"] or "").endswith("raw.csv") for r in rows)
 
 
 def test_lineage_of_a_model_by_name(store: Path):
