@@ -161,12 +161,21 @@ def _add_rdf_commands(sub) -> None:
     s.set_defaults(func=_query)
 
 
+def _rdf():
+    """The yprov_wf.rdf package, or a usage error naming the extra to install."""
+    try:
+        from yprov_wf import rdf
+    except ImportError as exc:
+        raise _UsageError(f"this command needs the rdf extra ({exc.name} is missing): pip install 'yprov-wf[rdf]'") from None
+    return rdf
+
+
 def _export(args: argparse.Namespace) -> int:
     import warnings
 
     if args.output is None and args.store is None and args.endpoint is None:
         raise _UsageError("export needs -o FILE, --store PATH or --endpoint URL")
-    from yprov_wf import rdf
+    rdf = _rdf()
 
     _existing(args.dir)
     if args.endpoint is not None:
@@ -189,8 +198,14 @@ def _export(args: argparse.Namespace) -> int:
     if args.store is not None:
         from yprov_wf.rdf.store import load_dataset, open_store
 
-        store = open_store(args.store)
-        load_dataset(store, dataset)
+        try:
+            store = open_store(args.store)
+            load_dataset(store, dataset)
+        except (FileNotFoundError, NotADirectoryError):
+            raise
+        except OSError as exc:
+            print(f"yprov-wf: error: cannot load into the store {args.store}: {exc}", file=sys.stderr)
+            return 1
         print(f"loaded {len(dataset.quads)} triples ({len(dataset.graphs)} named graphs) into {args.store}; "
               f"it holds {len(store)} triples")
         del store
@@ -207,7 +222,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from yprov_wf import rdf
+    rdf = _rdf()
 
     ready = args.query if args.query in _READY_QUERIES else None
     if ready in ("lineage", "uses") and not args.argument:
@@ -228,7 +243,9 @@ def _query(args: argparse.Namespace) -> int:
                 result = target.run(args.query)
     except rdf.SparqlError as exc:
         raise _UsageError(str(exc)) from None
-    except rdf.EndpointError as exc:
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except (rdf.EndpointError, OSError) as exc:
         print(f"yprov-wf: error: {exc}", file=sys.stderr)
         return 1
     from yprov_wf.rdf.query import to_json
