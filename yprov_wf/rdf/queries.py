@@ -89,8 +89,8 @@ def lineage(target: Target, thing: str) -> Table:
     """Where a file or model came from: the run, task and workflow that generated it, their params and inputs,
     upstream tasks and the data they used, and earlier model versions. ``thing`` is a path (matched by
     location, and by sha256 when the file exists), a sha256, a model or dataset name, or an entity IRI. Empty
-    when nothing matches. Three queries: ``sparql_matches(thing)``, ``sparql_producers(entities)``, then
-    ``sparql_lineage(pairs)``."""
+    when nothing matches. Runs in steps: ``sparql_matches(thing)``, ``sparql_producers(entities)``,
+    ``sparql_lineage(pairs)``, ``sparql_describe(nodes)``, each bound to the answers of the one before."""
     entities = [r[0] for r in target.select(sparql_matches(thing)).rows if r[0] and not r[0].startswith("_:")]
     pairs = [(e, p) for e, p in target.select(sparql_producers(entities)).rows
              if e and p and not p.startswith("_:")] if entities else []
