@@ -70,6 +70,7 @@ def _build_parser() -> _Parser:
     _add_viz_commands(sub)
 
     _add_crate_parser(sub)
+    _add_rdf_commands(sub)
     return p
 
 
@@ -241,6 +242,131 @@ def _duration(start: float | None, end: float | None) -> str:
 
 def _number(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
+
+
+# -- PROV-O export, triple stores and SPARQL (yprov_wf.rdf) ---------------------------------------------------
+
+_READY_QUERIES = ("lineage", "runs", "uses")
+
+
+def _add_rdf_commands(sub) -> None:
+    s = sub.add_parser("export", help="PROV-O (RDF) to a file, an on-disk Oxigraph store or a SPARQL server")
+    s.add_argument("dir", type=Path, help="a provenance folder, a workflow run, or one (merged) PROV-JSON file")
+    s.add_argument("--format", choices=("trig", "nquads", "jsonld", "turtle"), default=None,
+                   help="output format (default: from the -o extension, else trig); turtle merges the named graphs")
+    s.add_argument("-o", "--output", type=Path, help="the RDF file to write")
+    s.add_argument("--store", type=Path, help="an Oxigraph store folder to load into (created if missing)")
+    s.add_argument("--endpoint", help="a SPARQL 1.1 Graph Store endpoint URL to upload to (named graphs kept)")
+    s.set_defaults(func=_export)
+
+    s = sub.add_parser("query", help="SPARQL, or a ready query (lineage, runs, uses), on a store, server or files")
+    s.add_argument("target", help="an Oxigraph store folder, an http(s) SPARQL endpoint, an RDF file or PROV-JSON")
+    s.add_argument("query", help="SPARQL text, or lineage FILE_OR_MODEL, runs, uses DATASET")
+    s.add_argument("argument", nargs="?", help="what lineage or uses is about")
+    s.add_argument("--best", metavar="METRIC", help="runs: only runs with METRIC (key or key@context), best first")
+    s.add_argument("--minimize", action="store_true", help="runs --best: lowest final value first")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=_query)
+
+
+def _rdf():
+    """The yprov_wf.rdf package, or a usage error naming the extra to install."""
+    try:
+        from yprov_wf import rdf
+    except ImportError as exc:
+        raise _UsageError(f"this command needs the rdf extra ({exc.name} is missing): pip install 'yprov-wf[rdf]'") from None
+    return rdf
+
+
+def _export(args: argparse.Namespace) -> int:
+    import warnings
+
+    if args.output is None and args.store is None and args.endpoint is None:
+        raise _UsageError("export needs -o FILE, --store PATH or --endpoint URL")
+    rdf = _rdf()
+
+    _existing(args.dir)
+    if args.endpoint is not None:
+        from yprov_wf.rdf.endpoint import check_url
+
+        check_url(args.endpoint)
+    dataset = rdf.to_dataset(args.dir)
+    status = 0
+    if args.output is not None:
+        fmt = args.format or {".nq": "nquads", ".jsonld": "jsonld", ".ttl": "turtle"}.get(args.output.suffix, "trig")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", rdf.NamedGraphsFlattened)
+            data = rdf.serialize(dataset, fmt)
+        for w in caught:
+            print(f"yprov-wf: warning: {w.message}", file=sys.stderr)
+        from yprov_wf.layout import atomic_write
+
+        atomic_write(args.output, data)
+        print(f"wrote {args.output} ({fmt}, {len(dataset.quads)} triples, {len(dataset.graphs)} named graphs)")
+    if args.store is not None:
+        from yprov_wf.rdf.store import load_dataset, open_store
+
+        try:
+            store = open_store(args.store)
+            load_dataset(store, dataset)
+        except (FileNotFoundError, NotADirectoryError):
+            raise
+        except OSError as exc:
+            print(f"yprov-wf: error: cannot load into the store {args.store}: {exc}", file=sys.stderr)
+            return 1
+        print(f"loaded {len(dataset.quads)} triples ({len(dataset.graphs)} named graphs) into {args.store}; "
+              f"it holds {len(store)} triples")
+        del store
+    if args.endpoint is not None:
+        from yprov_wf.rdf.endpoint import upload
+
+        report = upload(dataset, args.endpoint)
+        lines = report.lines()
+        print(lines[0])
+        for line in lines[1:]:
+            print(line, file=sys.stderr)
+        status = 0 if report.ok else 1
+    return status
+
+
+def _query(args: argparse.Namespace) -> int:
+    rdf = _rdf()
+
+    ready = args.query if args.query in _READY_QUERIES else None
+    if ready in ("lineage", "uses") and not args.argument:
+        raise _UsageError(f"query {ready} needs an argument: {'FILE_OR_MODEL' if ready == 'lineage' else 'DATASET'}")
+    if (ready is None or ready == "runs") and args.argument:
+        raise _UsageError(f"unexpected argument {args.argument!r}")
+    if args.best is not None and ready != "runs":
+        raise _UsageError("--best goes with the runs query")
+    try:
+        with rdf.open_target(args.target) as target:
+            if ready == "lineage":
+                result = rdf.lineage(target, args.argument)
+            elif ready == "uses":
+                result = rdf.uses(target, args.argument)
+            elif ready == "runs":
+                result = rdf.runs(target, args.best, args.minimize)
+            else:
+                result = target.run(args.query)
+    except rdf.SparqlError as exc:
+        raise _UsageError(str(exc)) from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except (rdf.EndpointError, OSError) as exc:
+        print(f"yprov-wf: error: {exc}", file=sys.stderr)
+        return 1
+    from yprov_wf.rdf.query import to_json
+
+    if args.json:
+        print(to_json(result))
+    elif isinstance(result, rdf.Table):
+        print(result.text())
+    elif isinstance(result, bool):
+        print("true" if result else "false")
+    else:
+        print("\n".join(result))
+    return 0
 
 
 if __name__ == "__main__":
