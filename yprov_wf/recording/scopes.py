@@ -182,7 +182,7 @@ class WorkflowScope(_Scope):
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
         if not self.broken:
-            self.io(_remove_journal, self.journal.path)
+            self.io(_remove_journal, self.journal.path, True)
 
     @property
     def environment(self) -> dict[str, str]:
@@ -369,12 +369,14 @@ def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
     atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks)))
 
 
-def _remove_journal(path: Path) -> None:
+def _remove_journal(path: Path, last: bool = False) -> None:
+    """Delete a closed scope's journal; the workflow's close also removes the then empty folder."""
     path.unlink(missing_ok=True)
-    try:
-        path.parent.rmdir()
-    except OSError:
-        pass  # other journals still open
+    if last:
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass  # journals of tasks in other processes that are still open
 
 
 def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, Any]:
