@@ -313,3 +313,30 @@ def test_partial_run_without_workflow_json_exports_its_task_bundles(run_dir: Pat
     ds.parse(data=result.data, format="trig")
     assert result.graphs == 4
     assert len(list(default_graph(ds).subjects(RDF.type, PROV.Bundle))) == 4  # the bundle-as-entity triples
+
+
+def test_distributed_source_and_command_terms_are_in_the_vocabulary(tmp_path, monkeypatch):
+    import yprov_wf as yp
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YPROV_WF_GROUP_ID", "vocab")
+    monkeypatch.setenv("YPROV_WF_RANK_WAIT", "0")
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    run = yp.start_run(NS, "ranked", provenance_save_dir="prov", rank=0, world_size=1)
+    yp.log_source_code("train.py")
+    yp.log_execution_command()
+    run.end()
+    monkeypatch.setenv("RANK", "0")
+    with yp.start_run(NS, "ddp", provenance_save_dir="prov", rank=0, world_size=2):
+        yp.log_metric("loss", 1.0)
+    ds = rdflib.Dataset()
+    for root in sorted(Path("prov").glob("*/*")):
+        ds.parse(data=rdf.serialize(rdf.to_dataset(root), "nquads"), format="nquads")
+    vocab = rdflib.Graph()
+    vocab.parse(rdf.VOCABULARY, format="turtle")
+    defined = {str(s) for s in vocab.subjects(RDF.type, None)}
+    used = {str(t) for g in ds.graphs() for triple in g for t in triple
+            if isinstance(t, URIRef) and str(t).startswith("https://w3id.org/yprov-wf/ns#")}
+    assert {"https://w3id.org/yprov-wf/ns#SourceCode", "https://w3id.org/yprov-wf/ns#device",
+            "https://w3id.org/yprov-wf/ns#distributedGroup"} <= used
+    assert used <= defined, sorted(used - defined)
