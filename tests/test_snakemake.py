@@ -21,11 +21,11 @@ import pytest
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.tests import TestLogHandlerBase
-
 from snakemake_logger_plugin_yprov import LogHandler, LogHandlerSettings
 from snakemake_yprov import WRAPPER, job_key
-from yprov_wf.prov.reading import literal as value
+
 from tests.conftest import NS, REPO, bundle_of, by_type, load, relations
+from yprov_wf.prov.reading import literal as value
 
 RUN_DIR_ENV = "YPROV_WF_RUN_DIR"
 

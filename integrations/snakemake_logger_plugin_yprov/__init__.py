@@ -11,16 +11,14 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
-from yprov_wf.errors import ProvenanceWarning
-
 from snakemake_logger_plugin_yprov.recorder import RecorderSettings, WorkflowRecorder
+from yprov_wf.errors import ProvenanceWarning
 
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
 
@@ -47,13 +45,13 @@ def _parse_lines(value: str) -> int:
 # No `from __future__ import annotations` here: Snakemake reads these field types at run time.
 @dataclass
 class LogHandlerSettings(LogHandlerSettingsBase):
-    save_dir: Optional[str] = field(default=None, metadata={
+    save_dir: str | None = field(default=None, metadata={
         "help": "Folder for the provenance (default: $YPROV_WF_SAVE_DIR or 'prov', relative to the working "
                 "directory)."})
-    namespace: Optional[str] = field(default=None, metadata={
+    namespace: str | None = field(default=None, metadata={
         "help": "Absolute IRI for your instances, e.g. https://example.org/ (default: $YPROV_WF_NAMESPACE).",
         "parse_func": _parse_namespace, "unparse_func": str})
-    workflow_name: Optional[str] = field(default=None, metadata={
+    workflow_name: str | None = field(default=None, metadata={
         "help": "Name of the workflow run's folder and activity (default: the Snakefile's folder name)."})
     log_tail_lines: int = field(default=20, metadata={
         "help": "Lines of a failed job's log files kept in its bundle (default: 20).",
@@ -72,11 +70,11 @@ class LogHandler(LogHandlerBase):
         if not isinstance(lines, int) or lines < 0:
             lines = _parse_lines(str(lines))
         save_dir = Path(settings.save_dir or os.environ.get("YPROV_WF_SAVE_DIR", "prov")).expanduser()
-        self.recorder: Optional[WorkflowRecorder] = None
+        self.recorder: WorkflowRecorder | None = None
         if not getattr(self.common_settings, "dryrun", False):
             self.recorder = WorkflowRecorder(RecorderSettings(save_dir, namespace, settings.workflow_name, lines))
         self._warned = False
-        self._snakemake_logger: Optional[logging.Logger] = None
+        self._snakemake_logger: logging.Logger | None = None
         self._hook_workflow_start()
 
     # The workflow run must exist before the first job process starts, and plugin handlers run on a
@@ -137,7 +135,7 @@ class LogHandler(LogHandlerBase):
         super().close()
 
     @property
-    def run_dir(self) -> Optional[Path]:
+    def run_dir(self) -> Path | None:
         """The workflow run folder (None before the workflow started, and in dry runs)."""
         return self.recorder.run_dir if self.recorder is not None else None
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snakemake_yprov import rendezvous
+from snakemake_yprov.identity import job_key, new_task_id, task_prefix
+from snakemake_yprov.logtail import log_tail
+
 import yprov_wf as yp
 from yprov_wf.errors import ProvenanceWarning
 from yprov_wf.layout import sha256_file
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
-
-from snakemake_yprov import rendezvous
-from snakemake_yprov.identity import job_key, new_task_id, task_prefix
-from snakemake_yprov.logtail import log_tail
 
 # fmt_iofile appends these to flagged files in JOB_INFO; the job process sees the bare path
 _ANNOTATION = re.compile(r" \((?:pipe|service|nodelocal|update|before update|access: [^()]*|cached"

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import yprov_wf as yp
-from yprov_wf.errors import ProvenanceWarning
-from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED
-
 from snakemake_yprov import rendezvous
 from snakemake_yprov.identity import new_task_id
 from snakemake_yprov.jobinfo import JobInfo, from_caller
 from snakemake_yprov.logtail import log_tail
+from yprov_wf.errors import ProvenanceWarning
+from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED
 
 STANDALONE_WORKFLOW = "snakemake"  # workflow name of a job recorded without the logger plugin
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yprov_wf.recording.records import Scalar
-
 from snakemake_yprov.identity import job_key
+from yprov_wf.recording.records import Scalar
 
 _HIDDEN_RESOURCES = ("_cores", "_nodes")
 
