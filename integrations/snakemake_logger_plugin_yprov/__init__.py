@@ -11,14 +11,12 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
-
-from snakemake_logger_plugin_yprov.recorder import RecorderSettings, WorkflowRecorder
-from yprov_wf.errors import ProvenanceWarning
 
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
 
@@ -42,16 +40,17 @@ def _parse_lines(value: str) -> int:
     return n
 
 
-# No `from __future__ import annotations` here: Snakemake reads these field types at run time.
+# Snakemake turns these field types into argparse types at run time: keep typing.Optional (argparse cannot
+# call `str | None`) and no `from __future__ import annotations`.
 @dataclass
 class LogHandlerSettings(LogHandlerSettingsBase):
-    save_dir: str | None = field(default=None, metadata={
+    save_dir: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "Folder for the provenance (default: $YPROV_WF_SAVE_DIR or 'prov', relative to the working "
                 "directory)."})
-    namespace: str | None = field(default=None, metadata={
+    namespace: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "Absolute IRI for your instances, e.g. https://example.org/ (default: $YPROV_WF_NAMESPACE).",
         "parse_func": _parse_namespace, "unparse_func": str})
-    workflow_name: str | None = field(default=None, metadata={
+    workflow_name: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "Name of the workflow run's folder and activity (default: the Snakefile's folder name)."})
     log_tail_lines: int = field(default=20, metadata={
         "help": "Lines of a failed job's log files kept in its bundle (default: 20).",
@@ -62,6 +61,10 @@ class LogHandler(LogHandlerBase):
     """Feeds Snakemake's log events to a :class:`WorkflowRecorder`; never raises into Snakemake."""
 
     def __post_init__(self) -> None:
+        # Snakemake imports every installed logger plugin to build its CLI: the recorder (and yprov_wf)
+        # is imported only when this one is used.
+        from snakemake_logger_plugin_yprov.recorder import RecorderSettings, WorkflowRecorder
+
         settings = self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
         namespace = _parse_namespace(settings.namespace or os.environ.get("YPROV_WF_NAMESPACE", _DEFAULT_NAMESPACE))
         if settings.workflow_name is not None and not settings.workflow_name.strip():
@@ -122,6 +125,8 @@ class LogHandler(LogHandlerBase):
             fn(record)
         except Exception as exc:  # a provenance-side problem never fails Snakemake
             if not self._warned:
+                from yprov_wf.errors import ProvenanceWarning
+
                 self._warned = True
                 warnings.warn(f"yprov-wf: Snakemake provenance degraded ({type(exc).__name__}: {exc})",
                               ProvenanceWarning, stacklevel=2)
