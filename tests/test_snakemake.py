@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -471,17 +470,22 @@ class TestYprovLogHandler(TestLogHandlerBase):
         assert file_digests(copy["_bundle"], "wasGeneratedBy", copy["_id"]) == {digest}
 
     def test_a_dry_run_records_nothing(self):
-        handler = self._create_handler()
-        handler.common_settings.dryrun = True
-        handler.__post_init__()
+        from snakemake_interface_logger_plugins.tests import MockOutputSettings
+
+        common = MockOutputSettings()
+        common.dryrun = True
+        handler = LogHandler(common_settings=common, settings=self.get_log_handler_settings())
+        self._handlers.append(handler)
         handler.emit(self._create_event_record(LogEvent.WORKFLOW_STARTED, workflow_id="f" * 36))
         handler.close()
         assert handler.run_dir is None and not Path("prov").exists()
 
     def test_bad_settings_name_the_value(self):
+        from snakemake.logging import logger
         from snakemake_interface_common.exceptions import WorkflowError
+        from snakemake_interface_logger_plugins.tests import MockOutputSettings
 
+        filters = list(logger.filters)
         with pytest.raises(WorkflowError, match="ftp:nope"):
-            LogHandler(common_settings=self._create_handler().common_settings,
-                       settings=LogHandlerSettings(namespace="ftp:nope"))
-        assert logging.getLogger("snakemake.logging") is not None
+            LogHandler(common_settings=MockOutputSettings(), settings=LogHandlerSettings(namespace="ftp:nope"))
+        assert logger.filters == filters

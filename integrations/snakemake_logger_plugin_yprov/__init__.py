@@ -93,7 +93,7 @@ class LogHandler(LogHandlerBase):
         self._snakemake_logger = snakemake_logger
 
     def _on_emitting_thread(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "event", None) == LogEvent.WORKFLOW_STARTED:
+        if self.recorder is not None and getattr(record, "event", None) == LogEvent.WORKFLOW_STARTED:
             self._guard(self._start, record)
         return True
 

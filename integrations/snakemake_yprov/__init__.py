@@ -14,8 +14,8 @@ member of one workflow collection; without it each wrapped job is a workflow run
 from pathlib import Path
 
 from snakemake_yprov.identity import job_key
-from snakemake_yprov.job import JobScope, job
 from snakemake_yprov.jobinfo import JobInfo
+from snakemake_yprov.jobscope import JobScope, job
 
 WRAPPER_DIR = Path(__file__).resolve().parent / "wrapper"
 WRAPPER = f"file:{WRAPPER_DIR}"  # use as `wrapper: WRAPPER` with `params: script="your_script.py"`

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from snakemake_yprov.job import JobScope
 from snakemake_yprov.jobinfo import from_snakemake
+from snakemake_yprov.jobscope import JobScope
 
 
 def script_of(snakemake: Any) -> Path:

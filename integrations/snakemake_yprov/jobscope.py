@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,7 @@ class JobScope:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.task is None:
             return
-        if exc is None:
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (None, 0)):  # sys.exit(0) in a script
             status, error = COMPLETED, None
         else:
             status = INTERRUPTED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED
@@ -92,6 +94,7 @@ class JobScope:
             inputs=[f for f in info.inputs if Path(f).is_file()], outputs=info.outputs, params=info.params,
             attributes={**info.attributes(), "recordedBy": "job"},
         ).open()
+        _warm_up()  # after opening: two threads importing at once would wait on the import lock
 
     def _abandon(self) -> None:
         for scope in (self.task, self.workflow):
@@ -101,3 +104,23 @@ class JobScope:
                 except Exception:
                     pass
         self.task = None
+
+
+_warmed = threading.Event()
+
+
+def _warm_up() -> None:
+    """Import what closing the bundle needs (the prov model and PROV-JSON serializer, ~50 ms) on a daemon
+    thread while the job's body runs, once per process."""
+    if _warmed.is_set():
+        return
+    _warmed.set()
+
+    def work() -> None:
+        for name in ("yprov_wf.prov.mapping", "prov.serializers.provjson"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # closing the bundle imports (and reports) it itself
+                return
+
+    threading.Thread(target=work, name="yprov-snakemake-warm-up", daemon=True).start()
