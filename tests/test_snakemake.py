@@ -237,6 +237,7 @@ rule ok:
 rule bad:
     output: "bad.txt"
     log: "logs/bad.log"
+    retries: 1
     shell: "echo 'line one' > {log}; echo 'fatal: disk on fire' >> {log}; test -f fixed && echo fixed > {output} || exit 3"
 
 rule boom:
@@ -286,8 +287,9 @@ def test_failed_jobs_keep_their_status_error_and_log_tail(api_runs):
     (wf_attrs,) = by_type(load(old / "workflow.json"), "WorkflowRun").values()
     assert value(wf_attrs["ywf:status"]) == "failed"
     tasks = tasks_of(old)
-    assert {k: len(v) for k, v in tasks.items()} == {"ok": 1, "bad": 1, "boom": 1}  # no bundle for 'all'
-    (bad,) = tasks["bad"]
+    assert {k: len(v) for k, v in tasks.items()} == {"ok": 1, "bad": 2, "boom": 1}  # no bundle for 'all'
+    assert sorted(value(t["ywf:attempt"]) for t in tasks["bad"]) == [1, 2]  # retries: 1, each attempt its bundle
+    bad = next(t for t in tasks["bad"] if value(t["ywf:attempt"]) == 2)
     assert value(bad["ywf:status"]) == "failed" and value(bad["ywf:recordedBy"]) == "logger"
     assert value(bad["ywf:error"]) == "Error in rule bad"
     assert value(bad["ywf:logTail"]).endswith("line one\nfatal: disk on fire")
@@ -302,7 +304,7 @@ def test_rerun_records_new_attempts_and_keeps_the_old_bundles(api_runs):
     wd, first, second = api_runs
     assert second is None
     old, new = run_dirs(wd / "prov")
-    assert len(list((old / "tasks").glob("*.json"))) == 3  # untouched
+    assert len(list((old / "tasks").glob("*.json"))) == 4  # untouched: ok, bad (2 attempts), boom
     tasks = tasks_of(new)
     assert sorted(tasks) == ["all", "bad", "boom"]  # 'ok' was up to date
     assert all(value(t["ywf:status"]) == "completed" for ts in tasks.values() for t in ts)
@@ -377,7 +379,8 @@ def test_cluster_generic_jobs_join_through_the_pointer_file(tmp_path):
     submit.chmod(0o755)
     (tmp_path / "Snakefile").write_text(CLUSTER_SNAKEFILE % NS)
     result = snakemake_cli(tmp_path, "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(submit),
-                           "-j", "2", "--latency-wait", "5", "--logger", "yprov", "--logger-yprov-namespace", NS)
+                           "-j", "2", "--latency-wait", "5",
+                           "--seconds-between-status-checks", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
     assert result.returncode == 0, result.stderr[-3000:]
     (root,) = run_dirs(tmp_path / "prov")
     tasks = tasks_of(root)

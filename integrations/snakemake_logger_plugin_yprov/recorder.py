@@ -61,7 +61,7 @@ class WorkflowRecorder:
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}
         self._attempts: dict[int, int] = {}
-        self._claimed: set[str] = set()  # task ids of bundles that jobs wrote themselves
+        self._claimed: set[str] = set()  # task ids already accounted for (written by a job, or by us)
         self._failed_jobs: set[int] = set()
         self._finished_ok: set[int] = set()
         self._errors: list[str] = []
@@ -194,7 +194,9 @@ class WorkflowRecorder:
                 tail = log_tail(job.logs, self.settings.log_tail_lines)
                 if tail:
                     attrs["logTail"] = tail
-            task = yp.TaskScope(job.rule, run_id=new_task_id(job.rule, job.key), attempt=job.attempt,
+            task_id = new_task_id(job.rule, job.key)
+            self._claimed.add(task_id)  # ours: not a bundle that a later attempt wrote itself
+            task = yp.TaskScope(job.rule, run_id=task_id, attempt=job.attempt,
                                 workflow=self.workflow, started=job.started, attributes=attrs,
                                 outputs=[f for f in job.outputs if Path(f).is_file()]).open()
             for rec in job.inputs:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yprov_wf as yp
 from snakemake_yprov import rendezvous
-from snakemake_yprov.identity import new_task_id
+from snakemake_yprov.identity import new_task_id, task_prefix
 from snakemake_yprov.jobinfo import JobInfo, from_caller
 from snakemake_yprov.logtail import log_tail
 from yprov_wf.errors import ProvenanceWarning
@@ -89,8 +89,9 @@ class JobScope:
         else:
             self.workflow = yp.WorkflowScope(self.workflow_name, namespace=self.namespace, save_dir=self.save_dir,
                                              engine="snakemake", attributes={"recordedBy": "job"}).open()
+        attempt = _earlier_attempts(run_dir, task_prefix(info.rule, info.key)) + 1 if run_dir is not None else 1
         self.task = yp.TaskScope(
-            info.rule, run_id=new_task_id(info.rule, info.key), workflow=self.workflow,
+            info.rule, run_id=new_task_id(info.rule, info.key), workflow=self.workflow, attempt=attempt,
             inputs=[f for f in info.inputs if Path(f).is_file()], outputs=info.outputs, params=info.params,
             attributes={**info.attributes(), "recordedBy": "job"},
         ).open()
@@ -104,6 +105,13 @@ class JobScope:
                 except Exception:
                     pass
         self.task = None
+
+
+def _earlier_attempts(run_dir: Path, prefix: str) -> int:
+    """Bundles (or journals of bundles still being written) of this job in the run: earlier attempts."""
+    names = {p.stem for p in (run_dir / "tasks").glob(prefix + "*.json")}
+    names |= {p.stem for p in (run_dir / "journal").glob(prefix + "*.jsonl")}
+    return len(names)
 
 
 _warmed = threading.Event()
