@@ -374,17 +374,20 @@ rule b:
 
 
 def test_cluster_generic_jobs_join_through_the_pointer_file(tmp_path):
+    """Cluster-style submission, quiet progress: jobs join the run through the pointer file."""
     submit = tmp_path / "submit.sh"
     submit.write_text(SUBMIT.format(var=RUN_DIR_ENV))
     submit.chmod(0o755)
     (tmp_path / "Snakefile").write_text(CLUSTER_SNAKEFILE % NS)
     result = snakemake_cli(tmp_path, "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(submit),
                            "-j", "2", "--latency-wait", "5",
-                           "--seconds-between-status-checks", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
+                           "--seconds-between-status-checks", "1", "--quiet", "progress", "--logger", "yprov", "--logger-yprov-namespace", NS)
     assert result.returncode == 0, result.stderr[-3000:]
     (root,) = run_dirs(tmp_path / "prov")
     tasks = tasks_of(root)
     assert {k: len(v) for k, v in tasks.items()} == {"a": 1, "b": 1, "all": 1}
+    # --quiet progress hides JOB_FINISHED: the plugin closed its jobs at the end, from their outputs
+    assert all(value(t["ywf:status"]) == "completed" for ts in tasks.values() for t in ts)
     (b,) = tasks["b"]
     assert value(b["ywf:recordedBy"]) == "job"
     (series,) = by_type(b["_bundle"], "MetricSeries").values()
@@ -492,3 +495,16 @@ class TestYprovLogHandler(TestLogHandlerBase):
         with pytest.raises(WorkflowError, match="ftp:nope"):
             LogHandler(common_settings=MockOutputSettings(), settings=LogHandlerSettings(namespace="ftp:nope"))
         assert logger.filters == filters
+
+
+def test_example_workflow_plans_every_job(tmp_path):
+    """The snakemake_digits example parses and plans prepare → train per learning rate → evaluate → summarise
+    (a dry run: training it takes minutes; example_workflows/snakemake_digits/run.sh runs it)."""
+    snakefile = REPO / "example_workflows" / "snakemake_digits" / "Snakefile"
+    result = snakemake_cli(tmp_path, "-s", str(snakefile), "-n", "--logger", "yprov", "--config", "lrs=[0.01,0.05,0.1]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(line.split() for line in result.stdout.splitlines()
+                  if line.split() and line.split()[0] in {"prepare", "train", "evaluate", "summarise", "total"}
+                  and len(line.split()) == 2)
+    assert counts == {"prepare": "1", "train": "3", "evaluate": "3", "summarise": "1", "total": "9"}, result.stdout
+    assert not (tmp_path / "prov").exists()
