@@ -8,7 +8,8 @@
 2. The logger plugin on a 30-job shell-only workflow: ``snakemake -c 2 --forceall`` wall time with and
    without ``--logger yprov``, alternating, in the same run. Anchor: plain ``snakemake``.
 
-Run from the repo root: ``.venv/bin/python benchmarks/bench_snakemake.py [--quick] [--json FILE]``.
+Run from the repo root: ``.venv/bin/python benchmarks/bench_snakemake.py [--quick] [--only wrapper|plugin]
+[--json FILE]``.
 """
 
 from __future__ import annotations
@@ -49,8 +50,13 @@ sm = SimpleNamespace(rule="train", input=[work + "/a.txt", work + "/b.txt"], out
                      resources=SimpleNamespace(items=lambda: [("mem_mb", 100)]), config={})
 owner = None
 if mode == "joined":
+    from pathlib import Path
+    from snakemake_yprov import rendezvous
     owner = yp.WorkflowScope("bench", namespace=ns, save_dir=work + "/prov", engine="snakemake").open()
-    os.environ.update(owner.environment)
+    os.environ.update(owner.environment)  # what the logger plugin does, with its pointer file
+    rendezvous.write_pointer(owner.dir.root.resolve(), "bench", Path(work), name="bench", namespace=owner.namespace,
+                             run_id=owner.run_id)
+    os.chdir(work)
 times = []
 for i in range(n):
     t0 = time.perf_counter()
@@ -139,10 +145,20 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     p.add_argument("--json", type=Path, help="save every figure here")
+    p.add_argument("--only", choices=("wrapper", "plugin"), help="run one of the two benchmarks")
     args = p.parse_args(argv)
     repeats = 2 if args.quick else 5
-    wrapper = bench_wrapper(repeats, per_process=5 if args.quick else 20)
-    plugin = bench_plugin(2 if args.quick else 7, jobs=30)
+    result: dict = {}
+    if args.only != "plugin":
+        result["wrapper"] = _report_wrapper(bench_wrapper(repeats, per_process=5 if args.quick else 20))
+    if args.only != "wrapper":
+        result["plugin"] = _report_plugin(bench_plugin(2 if args.quick else 7, jobs=30))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _report_wrapper(wrapper: dict) -> dict:
 
     print("Wrapper overhead per job (job(snakemake) in a fresh job process), medians")
     print(f"{'mode':<26}{'yprov_wf import':>16}{'import ms':>11}{'1st job ms':>12}{'later ms':>10}{'per job ms':>12}{'budget ms':>11}"
@@ -153,6 +169,10 @@ def main(argv: list[str] | None = None) -> dict:
     print("  (per job = import of snakemake_yprov + first open/close in the job process, beyond the body; later =\n"
           "   a further job in the same process; ratio = per job / budget, <= 1 meets it. yprov_wf's own import is\n"
           "   listed apart: a job that logs an ML run pays it with or without the wrapper)")
+    return wrapper
+
+
+def _report_plugin(plugin: dict) -> dict:
     ratio = plugin["plugin_s"] / plugin["plain_s"]
     print(f"\nLogger plugin, {plugin['jobs']}-job shell-only workflow, snakemake -c 2 --forceall, median of "
           f"{len(plugin['plain_all_s'])}")
@@ -161,10 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{plugin['tasks_recorded']:>9}")
     low = plugin["plugin_min_s"] / plugin["plain_min_s"]
     print(f"{'min':<8}{plugin['plain_min_s']:>18.2f}{plugin['plugin_min_s']:>18.2f}{low:>8.3f}{100 * (low - 1):>8.1f}%")
-    result = {"wrapper": wrapper, "plugin": {**plugin, "ratio": ratio, "ratio_min": low}}
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    return result
+    return {**plugin, "ratio": ratio, "ratio_min": low}
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ class WorkflowRecorder:
             self.run_dir = self.workflow.dir.root.resolve()
             self._env_before = os.environ.get(rendezvous.RUN_DIR_ENV)
             os.environ.update(self.workflow.environment)
-            self._pointer = rendezvous.write_pointer(self.run_dir, sm_id)
+            self._pointer = rendezvous.write_pointer(self.run_dir, sm_id, name=name, namespace=self.workflow.namespace,
+                                                     run_id=self.workflow.run_id)
 
     def error(self, message: str) -> None:
         """ERROR: Snakemake reported an exception (the workflow fails)."""

@@ -82,8 +82,13 @@ class JobScope:
 
     def _open(self) -> None:
         info = self.info
-        run_dir = rendezvous.find_run_dir()
-        if run_dir is not None:
+        ref = rendezvous.find_run()
+        run_dir = ref.run_dir if ref is not None else None
+        if ref is not None and ref.name is not None:  # told by the pointer file: no journal to read
+            self.workflow = yp.WorkflowScope(ref.name, namespace=ref.namespace, save_dir=ref.run_dir.parent.parent,
+                                             run_id=ref.run_id, engine="snakemake", owner=False).open()
+            self.joined = True
+        elif run_dir is not None:
             self.workflow = yp.join_workflow(run_dir).open()
             self.joined = True
         else:
