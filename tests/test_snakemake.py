@@ -508,3 +508,40 @@ def test_example_workflow_plans_every_job(tmp_path):
                   and len(line.split()) == 2)
     assert counts == {"prepare": "1", "train": "3", "evaluate": "3", "summarise": "1", "total": "9"}, result.stdout
     assert not (tmp_path / "prov").exists()
+
+
+# -- small parts: the job key, the pointer file, the wrapper's script ---------------------------------------
+
+def test_job_key_names_a_job_by_rule_and_outputs():
+    assert job_key("train", ["m_1.pt"]) == job_key("train", ["m_1.pt"], ["other-inputs"])
+    assert len({job_key("train", ["m_1.pt"]), job_key("train", ["m_2.pt"]), job_key("eval", ["m_1.pt"]),
+                job_key("all", [], ["a"]), job_key("all", [], ["b"])}) == 5
+
+
+def test_pointer_file_of_a_dead_snakemake_is_ignored(tmp_path, monkeypatch):
+    from snakemake_yprov import rendezvous
+
+    import yprov_wf as yp
+
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+    with yp.workflow("owner", namespace=NS, save_dir=tmp_path / "prov") as wf:
+        root = wf.dir.root.resolve()
+        rendezvous.write_pointer(root, "id", tmp_path, name="owner", namespace=NS, run_id=wf.run_id)
+        assert rendezvous.find_run(tmp_path) == rendezvous.RunRef(root, "owner", NS, wf.run_id)
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        data = json.loads((tmp_path / rendezvous.POINTER).read_text())
+        (tmp_path / rendezvous.POINTER).write_text(json.dumps({**data, "pid": int(dead.stdout)}))
+        assert rendezvous.find_run(tmp_path) is None  # its process is gone
+    (tmp_path / rendezvous.POINTER).write_text(json.dumps(data))
+    assert rendezvous.find_run(tmp_path) is None  # the run is closed
+
+
+def test_wrapper_needs_a_script_param(tmp_path):
+    from types import SimpleNamespace
+
+    from snakemake_yprov.runner import script_of
+
+    with pytest.raises(ValueError, match="rule 'train' uses the yprov wrapper but has no params.script"):
+        script_of(SimpleNamespace(rule="train", params=SimpleNamespace()))
+    with pytest.raises(FileNotFoundError, match="missing.py"):
+        script_of(SimpleNamespace(rule="train", params=SimpleNamespace(script=str(tmp_path / "missing.py"))))
