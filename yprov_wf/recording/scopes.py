@@ -129,8 +129,10 @@ class WorkflowScope(_Scope):
     def __init__(self, name: str, *, namespace: str | None = None, save_dir: PathLike | None = None,
                  run_id: str | None = None, params: Mapping[str, Any] | None = None, engine: str = "python",
                  env_vars: Iterable[str] = (), artifact_roots: Iterable[PathLike] | None = None,
-                 owner: bool = True, expected_tasks: int | None = None) -> None:
+                 owner: bool = True, expected_tasks: int | None = None,
+                 attributes: Mapping[str, Scalar] | None = None) -> None:
         self.name = _check_name(name, "workflow name")
+        self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
         self.save_dir = Path(save_dir) if save_dir is not None else default_save_dir()
         self.run_id = safe_name(run_id, "workflow run id") if run_id is not None else None
@@ -149,7 +151,8 @@ class WorkflowScope(_Scope):
     def _fresh(self, fn, args, kwargs) -> WorkflowScope:
         return WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir,
                              params=self.params or _call_params(fn, args, kwargs), engine=self.engine,
-                             env_vars=self.env_vars, artifact_roots=self.artifact_roots)
+                             env_vars=self.env_vars, artifact_roots=self.artifact_roots,
+                             attributes=self.attributes)
 
     def open(self) -> WorkflowScope:
         self._enter_context()
@@ -158,7 +161,7 @@ class WorkflowScope(_Scope):
         self.record = WorkflowRecord(
             workflow_id=self.run_id, name=self.name, namespace=self.namespace, started=time.time(),
             engine=self.engine, params=param_records(self.params),
-            environment=runtime_environment(self.env_vars),
+            environment=runtime_environment(self.env_vars), attributes=dict(self.attributes),
         )
         self.journal = Journal(self.dir.workflow_journal)
         if self.owner:
@@ -244,8 +247,13 @@ class TaskScope(_Scope):
     def __init__(self, name: str, *, inputs: Iterable[PathLike] = (), outputs: Iterable[PathLike] = (),
                  params: Mapping[str, Any] | None = None, run_id: str | None = None, attempt: int = 1,
                  attributes: Mapping[str, Scalar] | None = None, namespace: str | None = None,
-                 save_dir: PathLike | None = None, parent_task: str | None = None) -> None:
+                 save_dir: PathLike | None = None, parent_task: str | None = None,
+                 workflow: WorkflowScope | None = None, started: float | None = None) -> None:
         self.name = _check_name(name, "task name")
+        if workflow is not None and not isinstance(workflow, WorkflowScope):
+            raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
+        self._parent = workflow  # explicit workflow run (e.g. a task recorded from another thread)
+        self._started = float(started) if started is not None else None
         self.inputs = [Path(p) for p in _paths(inputs, "inputs")]
         self.outputs = [Path(p) for p in _paths(outputs, "outputs")]
         self.params = dict(params or {})
@@ -262,13 +270,14 @@ class TaskScope(_Scope):
     def _fresh(self, fn, args, kwargs) -> TaskScope:
         return TaskScope(self.name, inputs=self.inputs, outputs=self.outputs,
                          params=self.params or _call_params(fn, args, kwargs), attempt=self.attempt,
-                         attributes=self.attributes, namespace=self.namespace, save_dir=self.save_dir)
+                         attributes=self.attributes, namespace=self.namespace, save_dir=self.save_dir,
+                         workflow=self._parent)
 
     def open(self) -> TaskScope:
         missing = [str(p) for p in self.inputs if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"task {self.name!r}: input file(s) not found: {', '.join(missing)}")
-        wf = current.workflow_var.get() or current.only_open(WorkflowScope)
+        wf = self._parent or current.workflow_var.get() or current.only_open(WorkflowScope)
         if wf is None:
             joined = os.environ.get(RUN_DIR_ENV)
             wf = (join_workflow(joined) if joined else
@@ -282,8 +291,8 @@ class TaskScope(_Scope):
         self.run_id = self.run_id or new_run_id(self.name)
         self.record = TaskRecord(
             task_id=self.run_id, name=self.name, workflow_id=wf.record.workflow_id,
-            workflow_name=wf.name, namespace=wf.namespace, started=time.time(), attempt=self.attempt,
-            host=socket.gethostname(), pid=os.getpid(), parent_task=self.parent_task,
+            workflow_name=wf.name, namespace=wf.namespace, started=self._started or time.time(),
+            attempt=self.attempt, host=socket.gethostname(), pid=os.getpid(), parent_task=self.parent_task,
             params=param_records(self.params),
             inputs=[_file_record(p) for p in self.inputs], attributes=dict(self.attributes),
         )
@@ -323,7 +332,8 @@ class TaskScope(_Scope):
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
 
-    def close(self, status: str = COMPLETED, error: str | None = None) -> None:
+    def close(self, status: str = COMPLETED, error: str | None = None, *, ended: float | None = None) -> None:
+        """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
         if self._state == "new" or not self._leave_context(None):
             return
         for run in list(self.runs):
@@ -331,7 +341,7 @@ class TaskScope(_Scope):
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
         wf = self.workflow
         outputs = [_file_record(p) for p in self.outputs if p.is_file()]
-        self.emit("task_closed", {"status": status, "ended": time.time(), "error": error,
+        self.emit("task_closed", {"status": status, "ended": ended or time.time(), "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.io(write_task_file, wf.dir, self.record)
         self.journal.close()
@@ -391,6 +401,8 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
 
 
 def _data_record(item: Any, name: str | None) -> DataRecord:
+    if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
+        return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description)
     if isinstance(item, (str, os.PathLike)):
         path = Path(item)
         if not path.is_file():

@@ -1,0 +1,188 @@
+"""Snakemake integration costs, each next to its anchor measured in the same run.
+
+1. Wrapper overhead per job: what ``with job(snakemake):`` adds to one job process — importing
+   snakemake_yprov in a fresh interpreter that has loaded what Snakemake's job preamble loads, then
+   opening and closing the job's task bundle (2 input and 1 output files) around an empty body and a
+   0.3 s body, joined to an open workflow run (``--logger yprov``) and standalone (without it).
+   Anchor: the 50 ms budget per job.
+2. The logger plugin on a 30-job shell-only workflow: ``snakemake -c 2 --forceall`` wall time with and
+   without ``--logger yprov``, alternating, in the same run. Anchor: plain ``snakemake``.
+
+Run from the repo root: ``.venv/bin/python benchmarks/bench_snakemake.py [--quick] [--only wrapper|plugin]
+[--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NS = "https://example.org/bench/"
+BUDGET_MS = 50.0
+
+# One job process: Snakemake's job preamble imports (as every script:/run: job does), then the timed part:
+# importing snakemake_yprov and opening/closing the job bundle around a body of BODY seconds (sleep, the
+# way a job waits on I/O or native code), N times.
+_JOB_PROBE = """
+import json, os, sys, time
+import snakemake.iocontainers, snakemake.script  # what a job process has loaded anyway
+mode, n, work, ns, body = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+t0 = time.perf_counter()
+import yprov_wf  # what a job that logs an ML run imports anyway
+core_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+import snakemake_yprov
+import_s = time.perf_counter() - t0
+from types import SimpleNamespace
+import yprov_wf as yp
+from snakemake_yprov import job
+sm = SimpleNamespace(rule="train", input=[work + "/a.txt", work + "/b.txt"], output=[work + "/out.txt"],
+                     log=[], params=SimpleNamespace(items=lambda: [("lr", 0.1)]),
+                     wildcards=SimpleNamespace(items=lambda: [("seed", "1")]), threads=1,
+                     resources=SimpleNamespace(items=lambda: [("mem_mb", 100)]), config={})
+owner = None
+if mode == "joined":
+    from pathlib import Path
+    from snakemake_yprov import rendezvous
+    owner = yp.WorkflowScope("bench", namespace=ns, save_dir=work + "/prov", engine="snakemake").open()
+    os.environ.update(owner.environment)  # what the logger plugin does, with its pointer file
+    rendezvous.write_pointer(owner.dir.root.resolve(), "bench", Path(work), name="bench", namespace=owner.namespace,
+                             run_id=owner.run_id)
+    os.chdir(work)
+times = []
+for i in range(n):
+    t0 = time.perf_counter()
+    with job(sm, namespace=ns, save_dir=work + "/prov"):
+        time.sleep(body)
+        open(work + "/out.txt", "w").write(str(i))
+    times.append(time.perf_counter() - t0 - body)
+if owner is not None:
+    owner.close()
+print("BENCH_RESULT " + json.dumps({"core_s": core_s, "import_s": import_s, "first_s": times[0], "later_s": times[1:]}))
+"""
+
+def _python(code: str, *args: str) -> tuple[dict, float]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations")])}
+    env.pop("YPROV_WF_RUN_DIR", None)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    wall = time.perf_counter() - t0
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT "))
+    return json.loads(line.removeprefix("BENCH_RESULT ")), wall
+
+
+def bench_wrapper(repeats: int, per_process: int) -> dict:
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "a.txt").write_bytes(os.urandom(1 << 16))
+        (work / "b.txt").write_bytes(os.urandom(1 << 10))
+        for mode, body in (("joined", 0.0), ("standalone", 0.0), ("joined", 0.3), ("standalone", 0.3)):
+            cores, imports, firsts, laters, walls = [], [], [], [], []
+            for _ in range(repeats):
+                r, wall = _python(_JOB_PROBE, mode, str(per_process), str(work), NS, str(body))
+                imports.append(r["import_s"])
+                cores.append(r["core_s"])
+                firsts.append(r["first_s"])
+                laters.extend(r["later_s"])
+                walls.append(wall)
+            results[f"{mode}, body {body:g} s"] = {
+                "yprov_wf_import_ms": 1000 * statistics.median(cores),
+                "import_ms": 1000 * statistics.median(imports),
+                "first_job_ms": 1000 * statistics.median(firsts),
+                "later_job_ms": 1000 * statistics.median(laters),
+            }
+            r = results[f"{mode}, body {body:g} s"]
+            r["per_job_ms"] = r["import_ms"] + r["first_job_ms"]
+    return results
+
+
+_RULES = """
+N = {n}
+rule all:
+    input: expand("b_{{i}}.txt", i=range(N // 2))
+rule a:
+    output: "a_{{i}}.txt"
+    shell: "echo {{wildcards.i}} > {{output}}"
+rule b:
+    input: "a_{{i}}.txt"
+    output: "b_{{i}}.txt"
+    shell: "cat {{input}} {{input}} > {{output}}"
+"""
+
+
+def bench_plugin(repeats: int, jobs: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        wd = Path(tmp)
+        (wd / "Snakefile").write_text(_RULES.format(n=jobs))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations")])}
+        env.pop("YPROV_WF_RUN_DIR", None)
+        base = [sys.executable, "-m", "snakemake", "-c", "2", "--forceall", "-q", "all"]
+        plugin = ["--logger", "yprov", "--logger-yprov-namespace", NS, "--logger-yprov-save-dir", str(wd / "prov")]
+        subprocess.run(base, cwd=wd, env=env, capture_output=True, check=True)  # warm the caches
+        plain_s, with_s = [], []
+        for _ in range(repeats):
+            for args, sink in ((base, plain_s), (base + plugin, with_s)):
+                t0 = time.perf_counter()
+                subprocess.run(args, cwd=wd, env=env, capture_output=True, check=True)
+                sink.append(time.perf_counter() - t0)
+        runs = sorted((wd / "prov").glob("*/*/tasks"))
+        tasks = len(list(runs[-1].glob("*.json"))) if runs else 0
+    return {"plain_s": statistics.median(plain_s), "plugin_s": statistics.median(with_s),
+            "plain_min_s": min(plain_s), "plugin_min_s": min(with_s),
+            "plain_all_s": plain_s, "plugin_all_s": with_s, "tasks_recorded": tasks, "jobs": jobs + 1}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    p.add_argument("--json", type=Path, help="save every figure here")
+    p.add_argument("--only", choices=("wrapper", "plugin"), help="run one of the two benchmarks")
+    args = p.parse_args(argv)
+    repeats = 2 if args.quick else 5
+    result: dict = {}
+    if args.only != "plugin":
+        result["wrapper"] = _report_wrapper(bench_wrapper(repeats, per_process=5 if args.quick else 20))
+    if args.only != "wrapper":
+        result["plugin"] = _report_plugin(bench_plugin(2 if args.quick else 7, jobs=30))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _report_wrapper(wrapper: dict) -> dict:
+
+    print("Wrapper overhead per job (job(snakemake) in a fresh job process), medians")
+    print(f"{'mode':<26}{'yprov_wf import':>16}{'import ms':>11}{'1st job ms':>12}{'later ms':>10}{'per job ms':>12}{'budget ms':>11}"
+          f"{'ratio':>8}")
+    for mode, r in wrapper.items():
+        print(f"{mode:<26}{r['yprov_wf_import_ms']:>16.1f}{r['import_ms']:>11.1f}{r['first_job_ms']:>12.1f}{r['later_job_ms']:>10.2f}"
+              f"{r['per_job_ms']:>12.1f}{BUDGET_MS:>11.0f}{r['per_job_ms'] / BUDGET_MS:>8.2f}")
+    print("  (per job = import of snakemake_yprov + first open/close in the job process, beyond the body; later =\n"
+          "   a further job in the same process; ratio = per job / budget, <= 1 meets it. yprov_wf's own import is\n"
+          "   listed apart: a job that logs an ML run pays it with or without the wrapper)")
+    return wrapper
+
+
+def _report_plugin(plugin: dict) -> dict:
+    ratio = plugin["plugin_s"] / plugin["plain_s"]
+    print(f"\nLogger plugin, {plugin['jobs']}-job shell-only workflow, snakemake -c 2 --forceall, median of "
+          f"{len(plugin['plain_all_s'])}")
+    print(f"{'':<8}{'plain snakemake s':>18}{'--logger yprov s':>18}{'ratio':>8}{'added':>9}{'bundles':>9}")
+    print(f"{'median':<8}{plugin['plain_s']:>18.2f}{plugin['plugin_s']:>18.2f}{ratio:>8.3f}{100 * (ratio - 1):>8.1f}%"
+          f"{plugin['tasks_recorded']:>9}")
+    low = plugin["plugin_min_s"] / plugin["plain_min_s"]
+    print(f"{'min':<8}{plugin['plain_min_s']:>18.2f}{plugin['plugin_min_s']:>18.2f}{low:>8.3f}{100 * (low - 1):>8.1f}%")
+    return {**plugin, "ratio": ratio, "ratio_min": low}
+
+
+if __name__ == "__main__":
+    main()

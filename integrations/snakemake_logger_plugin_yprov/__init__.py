@@ -1,0 +1,168 @@
+"""Snakemake logger plugin ``yprov``: ``snakemake --logger yprov`` records the invocation as a yprov-wf
+workflow run (W3C PROV): the workflow activity, each job attempt as a task bundle with its rule,
+wildcards, files and their sha256 digests, threads, resources, shell command, status and timing, the data
+flow between jobs, and the collection of all bundles. Jobs wrapped with ``snakemake_yprov.job`` join it.
+
+Settings (``--logger-yprov-<name>``): save-dir, namespace, workflow-name, log-tail-lines.
+"""
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from snakemake_interface_common.exceptions import WorkflowError
+from snakemake_interface_logger_plugins.base import LogHandlerBase
+from snakemake_interface_logger_plugins.common import LogEvent
+from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
+
+_DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
+
+
+def _parse_namespace(value: str) -> str:
+    from yprov_wf.prov.vocabulary import check_namespace
+
+    try:
+        return check_namespace(value)
+    except (TypeError, ValueError) as exc:
+        raise WorkflowError(f"--logger-yprov-namespace: {exc}") from None
+
+
+def _parse_lines(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise WorkflowError(f"--logger-yprov-log-tail-lines must be a non-negative integer, got {value!r}")
+    return n
+
+
+# Snakemake turns these field types into argparse types at run time: keep typing.Optional (argparse cannot
+# call `str | None`) and no `from __future__ import annotations`.
+@dataclass
+class LogHandlerSettings(LogHandlerSettingsBase):
+    save_dir: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Folder for the provenance (default: $YPROV_WF_SAVE_DIR or 'prov', relative to the working "
+                "directory)."})
+    namespace: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Absolute IRI for your instances, e.g. https://example.org/ (default: $YPROV_WF_NAMESPACE).",
+        "parse_func": _parse_namespace, "unparse_func": str})
+    workflow_name: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Name of the workflow run's folder and activity (default: the Snakefile's folder name)."})
+    log_tail_lines: int = field(default=20, metadata={
+        "help": "Lines of a failed job's log files kept in its bundle (default: 20).",
+        "parse_func": _parse_lines, "unparse_func": str})
+
+
+class LogHandler(LogHandlerBase):
+    """Feeds Snakemake's log events to a :class:`WorkflowRecorder`; never raises into Snakemake."""
+
+    def __post_init__(self) -> None:
+        # Snakemake imports every installed logger plugin to build its CLI: the recorder (and yprov_wf)
+        # is imported only when this one is used.
+        from snakemake_logger_plugin_yprov.recorder import RecorderSettings, WorkflowRecorder
+
+        settings = self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
+        namespace = _parse_namespace(settings.namespace or os.environ.get("YPROV_WF_NAMESPACE", _DEFAULT_NAMESPACE))
+        if settings.workflow_name is not None and not settings.workflow_name.strip():
+            raise WorkflowError("--logger-yprov-workflow-name must not be empty")
+        lines = settings.log_tail_lines
+        if not isinstance(lines, int) or lines < 0:
+            lines = _parse_lines(str(lines))
+        save_dir = Path(settings.save_dir or os.environ.get("YPROV_WF_SAVE_DIR", "prov")).expanduser()
+        self.recorder: WorkflowRecorder | None = None
+        if not getattr(self.common_settings, "dryrun", False):
+            self.recorder = WorkflowRecorder(RecorderSettings(save_dir, namespace, settings.workflow_name, lines))
+        self._warned = False
+        self._snakemake_logger: logging.Logger | None = None
+        self._hook_workflow_start()
+
+    # The workflow run must exist before the first job process starts, and plugin handlers run on a
+    # queue listener thread; a filter on Snakemake's logger sees WORKFLOW_STARTED synchronously.
+    def _hook_workflow_start(self) -> None:
+        if self.recorder is None:
+            return
+        try:
+            from snakemake.logging import logger as snakemake_logger
+        except ImportError:
+            return
+        snakemake_logger.addFilter(self._on_emitting_thread)
+        self._snakemake_logger = snakemake_logger
+
+    def _on_emitting_thread(self, record: logging.LogRecord) -> bool:
+        if self.recorder is not None and getattr(record, "event", None) == LogEvent.WORKFLOW_STARTED:
+            self._guard(self._start, record)
+        return True
+
+    def _start(self, record: logging.LogRecord) -> None:
+        assert self.recorder is not None
+        self.recorder.start(dict(record.__dict__), record.created)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.recorder is not None:
+            self._guard(self._dispatch, record)
+
+    def _dispatch(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "event", None)
+        rec = self.recorder
+        assert rec is not None
+        if event == LogEvent.WORKFLOW_STARTED:
+            self._start(record)  # no-op when the filter already started it
+        elif event == LogEvent.JOB_INFO:
+            rec.job_info(record.__dict__, record.created)
+        elif event == LogEvent.JOB_FINISHED:
+            rec.job_finished(int(record.__dict__["job_id"]), record.created)
+        elif event == LogEvent.JOB_ERROR:
+            rec.job_error(record.__dict__, record.created)
+        elif event == LogEvent.ERROR:
+            rec.error(record.getMessage() if record.msg is not None else str(getattr(record, "exception", "")))
+
+    def _guard(self, fn, record: logging.LogRecord) -> None:
+        try:
+            fn(record)
+        except Exception as exc:  # a provenance-side problem never fails Snakemake
+            if not self._warned:
+                from yprov_wf.errors import ProvenanceWarning
+
+                self._warned = True
+                warnings.warn(f"yprov-wf: Snakemake provenance degraded ({type(exc).__name__}: {exc})",
+                              ProvenanceWarning, stacklevel=2)
+
+    def close(self) -> None:
+        if self._snakemake_logger is not None:
+            self._snakemake_logger.removeFilter(self._on_emitting_thread)
+            self._snakemake_logger = None
+        if self.recorder is not None:
+            self._guard(lambda _: self.recorder.close(), None)  # type: ignore[union-attr,arg-type]
+        super().close()
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The workflow run folder (None before the workflow started, and in dry runs)."""
+        return self.recorder.run_dir if self.recorder is not None else None
+
+    @property
+    def writes_to_stream(self) -> bool:
+        return False
+
+    @property
+    def writes_to_file(self) -> bool:
+        return False
+
+    @property
+    def has_filter(self) -> bool:
+        return True  # every event is needed, whatever --quiet says
+
+    @property
+    def has_formatter(self) -> bool:
+        return True  # never formats: nothing is printed
+
+    @property
+    def needs_rulegraph(self) -> bool:
+        return False
+
+
+__all__ = ["LogHandler", "LogHandlerSettings"]

@@ -1,0 +1,261 @@
+"""The workflow run of one Snakemake invocation, driven by Snakemake's log events: the workflow activity,
+one task bundle per job attempt (unless the job recorded its own with ``snakemake_yprov.job``), the
+data flow through file digests and the collection. Knows no logging machinery (see ``__init__``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snakemake_yprov import rendezvous
+from snakemake_yprov.identity import job_key, new_task_id, task_prefix
+from snakemake_yprov.logtail import log_tail
+
+import yprov_wf as yp
+from yprov_wf.errors import ProvenanceWarning
+from yprov_wf.layout import sha256_file
+from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
+
+# fmt_iofile appends these to flagged files in JOB_INFO; the job process sees the bare path
+_ANNOTATION = re.compile(r" \((?:pipe|service|nodelocal|update|before update|access: [^()]*|cached"
+                         r"|[^()]*storage[^()]*)\)$")
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    save_dir: Path
+    namespace: str
+    workflow_name: str | None = None
+    log_tail_lines: int = 20
+
+
+@dataclass
+class _Job:
+    """One attempt of one job, from JOB_INFO until JOB_FINISHED / JOB_ERROR."""
+
+    jobid: int
+    rule: str
+    attempt: int
+    started: float
+    key: str
+    inputs: list[DataRecord]
+    outputs: list[str]
+    logs: list[str]
+    attributes: dict[str, Scalar] = field(default_factory=dict)
+
+
+class WorkflowRecorder:
+    """Owns the workflow run; thread-safe (events arrive on Snakemake's log listener thread)."""
+
+    def __init__(self, settings: RecorderSettings) -> None:
+        self.settings = settings
+        self.workflow: yp.WorkflowScope | None = None
+        self.run_dir: Path | None = None
+        self._lock = threading.RLock()
+        self._jobs: dict[int, _Job] = {}
+        self._attempts: dict[int, int] = {}
+        self._claimed: set[str] = set()  # task ids already accounted for (written by a job, or by us)
+        self._failed_jobs: set[int] = set()
+        self._finished_ok: set[int] = set()
+        self._errors: list[str] = []
+        self._pointer: Path | None = None
+        self._env_before: str | None = None
+        self._broken = False
+        self.closed = False
+
+    # -- workflow ------------------------------------------------------------------------------------
+    def start(self, info: dict[str, Any], when: float | None = None) -> None:
+        """WORKFLOW_STARTED: open the run, then point job processes at it (env var and pointer file)."""
+        with self._lock:
+            if self.workflow is not None or self.closed:
+                return
+            snakefile = str(info.get("snakefile_main") or info.get("snakefile") or "Snakefile")
+            name = self.settings.workflow_name or _default_name(snakefile)
+            sm_id = str(info.get("workflow_id") or "")
+            attrs = {"snakemakeWorkflowId": sm_id, "snakefile": snakefile,
+                     "snakemakeVersion": info.get("snakemake_version"), "configMd5": info.get("config_md5"),
+                     "workdir": str(Path.cwd())}
+            self.workflow = yp.WorkflowScope(
+                name, namespace=self.settings.namespace, save_dir=self.settings.save_dir.resolve(),
+                engine="snakemake", attributes={k: str(v) for k, v in attrs.items() if v},
+            ).open()
+            self.run_dir = self.workflow.dir.root.resolve()
+            self._env_before = os.environ.get(rendezvous.RUN_DIR_ENV)
+            os.environ.update(self.workflow.environment)
+            self._pointer = rendezvous.write_pointer(self.run_dir, sm_id, name=name, namespace=self.workflow.namespace,
+                                                     run_id=self.workflow.run_id)
+
+    def error(self, message: str) -> None:
+        """ERROR: Snakemake reported an exception (the workflow fails)."""
+        with self._lock:
+            self._errors.append(message.strip()[:2000])
+
+    def close(self) -> None:
+        """Close open attempts as interrupted, write workflow.json, restore the environment."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            if self.workflow is None:
+                return
+            for jobid in list(self._jobs):
+                self._finish_unreported(jobid)
+            failed = self._errors or (self._failed_jobs - self._finished_ok)
+            error = self._errors[-1] if self._errors else (
+                f"{len(self._failed_jobs - self._finished_ok)} job(s) failed" if failed else None)
+            try:
+                self.workflow.close(FAILED if failed else COMPLETED, error)
+            finally:
+                if self._env_before is None:
+                    os.environ.pop(rendezvous.RUN_DIR_ENV, None)
+                else:
+                    os.environ[rendezvous.RUN_DIR_ENV] = self._env_before
+                if self._pointer is not None and self.run_dir is not None:
+                    rendezvous.remove_pointer(self._pointer, self.run_dir)
+
+    # -- jobs ----------------------------------------------------------------------------------------
+    def job_info(self, ev: dict[str, Any], when: float) -> None:
+        """JOB_INFO: an attempt starts; its inputs are hashed now (temp inputs may vanish later)."""
+        with self._lock:
+            if self.workflow is None:
+                return
+            jobid = int(ev["jobid"])
+            if jobid in self._jobs:  # e.g. printed twice; keep the first
+                return
+            attempt = self._attempts[jobid] = self._attempts.get(jobid, 0) + 1
+            rule = str(ev.get("rule_name") or "job")
+            inputs = [_strip(f) for f in ev.get("input") or ()]
+            outputs = [_strip(f) for f in ev.get("output") or ()]
+            attrs: dict[str, Scalar] = {
+                "engine": "snakemake", "rule": rule, "snakemakeJobId": jobid,
+                "jobKey": job_key(rule, outputs, inputs),
+                "wildcards": json.dumps({str(k): str(v) for k, v in dict(ev.get("wildcards") or {}).items()},
+                                        sort_keys=True),
+                "threads": ev.get("threads"), "resources": json.dumps(_resources(ev.get("resources")), sort_keys=True),
+                "shellCommand": _text(ev.get("shellcmd")), "reason": _text(ev.get("reason")),
+                "message": _text(ev.get("rule_msg")), "local": ev.get("local"),
+                "logFiles": json.dumps([_strip(f) for f in ev.get("log") or ()]), "recordedBy": "logger",
+            }
+            self._jobs[jobid] = _Job(
+                jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
+                inputs=[r for r in map(_hash, inputs) if r is not None], outputs=outputs,
+                logs=[_strip(f) for f in ev.get("log") or ()],
+                attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
+            )
+
+    def job_finished(self, jobid: int, when: float) -> None:
+        with self._lock:
+            self._finished_ok.add(jobid)
+            self._finish(jobid, COMPLETED, None, when)
+
+    def job_error(self, ev: dict[str, Any], when: float) -> None:
+        with self._lock:
+            jobid = int(ev["jobid"])
+            self._failed_jobs.add(jobid)
+            aux = ev.get("aux") or {}
+            detail = "; ".join(f"{k}: {v}" for k, v in dict(aux).items() if v not in (None, ""))
+            error = f"Error in rule {ev.get('rule_name')}" + (f" ({detail})" if detail else "")
+            self._finish(jobid, FAILED, error[:2000], when)
+
+    def _finish_unreported(self, jobid: int) -> None:
+        """A job with no end event: Snakemake stopped, or ``--quiet progress`` hid JOB_FINISHED. Completed
+        if every output exists and was written after the job started (ended = the newest output)."""
+        job = self._jobs[jobid]
+        mtimes = []
+        for f in job.outputs:
+            try:
+                mtimes.append(Path(f).stat().st_mtime)
+            except OSError:
+                mtimes = []
+                break
+        ok = jobid not in self._failed_jobs and not self._errors
+        if ok and mtimes and min(mtimes) >= job.started - 1.0:
+            self._finish(jobid, COMPLETED, None, max(max(mtimes), job.started))
+        elif ok and not job.outputs:
+            self._finish(jobid, COMPLETED, None, time.time())
+        else:
+            self._finish(jobid, INTERRUPTED, "Snakemake stopped before the job finished", time.time())
+
+    def _finish(self, jobid: int, status: str, error: str | None, when: float) -> None:
+        job = self._jobs.pop(jobid, None)
+        if job is None or self.workflow is None or self._broken:
+            return
+        try:
+            if self._claim(job):
+                return
+            attrs = dict(job.attributes, attempt=job.attempt)
+            if status != COMPLETED:
+                tail = log_tail(job.logs, self.settings.log_tail_lines)
+                if tail:
+                    attrs["logTail"] = tail
+            task_id = new_task_id(job.rule, job.key)
+            self._claimed.add(task_id)  # ours: not a bundle that a later attempt wrote itself
+            task = yp.TaskScope(job.rule, run_id=task_id, attempt=job.attempt,
+                                workflow=self.workflow, started=job.started, attributes=attrs,
+                                outputs=[f for f in job.outputs if Path(f).is_file()]).open()
+            for rec in job.inputs:
+                task.log_input(rec)
+            task.close(status, error, ended=when)
+        except Exception as exc:  # never fail the workflow for provenance
+            self._broken = True
+            warnings.warn(f"yprov-wf: stopped recording Snakemake jobs ({type(exc).__name__}: {exc})",
+                          ProvenanceWarning, stacklevel=2)
+
+    def _claim(self, job: _Job) -> bool:
+        """True if the job wrote its own bundle for this attempt (``snakemake_yprov.job``)."""
+        root = self.run_dir
+        assert root is not None
+        prefix = task_prefix(job.rule, job.key)
+        found = {p.stem for p in (root / "tasks").glob(prefix + "*.json")}
+        found |= {p.stem for p in (root / "journal").glob(prefix + "*.jsonl")}
+        fresh = sorted(found - self._claimed)
+        if fresh:
+            self._claimed.update(fresh)
+            return True
+        return False
+
+
+def _default_name(snakefile: str) -> str:
+    parent = Path(snakefile).resolve().parent
+    return parent.name or "snakemake"
+
+
+def _strip(f: Any) -> str:
+    return _ANNOTATION.sub("", str(f))
+
+
+def _hash(path: str) -> DataRecord | None:
+    p = Path(path)
+    try:
+        if not p.is_file():
+            return None
+        p = p.resolve()
+        return DataRecord(path=str(p), sha256=sha256_file(p), size=p.stat().st_size)
+    except OSError:
+        return None
+
+
+def _resources(res: Any) -> dict[str, Scalar]:
+    if res is None:
+        return {}
+    items = res.items() if hasattr(res, "items") else []
+    out: dict[str, Scalar] = {}
+    for k, v in items:
+        if str(k).startswith("_") or callable(v):
+            continue
+        out[str(k)] = v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[:4000] or None

@@ -1,0 +1,139 @@
+"""``with job(snakemake):`` — the task bundle of one Snakemake job, opened from inside the job's process
+(a ``run:`` block, a ``script:`` file or the yprov wrapper), so that start_run/log_* nest in it."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yprov_wf as yp
+from snakemake_yprov import rendezvous
+from snakemake_yprov.identity import new_task_id, task_prefix
+from snakemake_yprov.jobinfo import JobInfo, from_caller
+from snakemake_yprov.logtail import log_tail
+from yprov_wf.errors import ProvenanceWarning
+from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED
+
+STANDALONE_WORKFLOW = "snakemake"  # workflow name of a job recorded without the logger plugin
+
+
+def job(snakemake: Any = None, *, workflow_name: str | None = None, namespace: str | None = None,
+        save_dir: str | os.PathLike | None = None, log_tail_lines: int = 20) -> JobScope:
+    """The task bundle of the current Snakemake job, as a context manager yielding its ``TaskScope``.
+
+    In a ``script:`` file pass the ``snakemake`` object; in a ``run:`` block ``job(snakemake)`` (the module)
+    or ``job()`` read the block's ``input``, ``output``, ``params``… With ``--logger yprov`` the bundle joins
+    the invocation's workflow run; without it, it is a workflow run of its own named ``workflow_name``
+    (default ``snakemake``) under ``save_dir`` (default ``$YPROV_WF_SAVE_DIR`` or ``prov``).
+    """
+    return JobScope(from_caller(snakemake, sys._getframe(1)), workflow_name=workflow_name, namespace=namespace,
+                    save_dir=save_dir, log_tail_lines=log_tail_lines)
+
+
+class JobScope:
+    """Opens the job's workflow (joined or its own) and task; a provenance-side failure only warns."""
+
+    def __init__(self, info: JobInfo, *, workflow_name: str | None = None, namespace: str | None = None,
+                 save_dir: str | os.PathLike | None = None, log_tail_lines: int = 20) -> None:
+        if not isinstance(log_tail_lines, int) or log_tail_lines < 0:
+            raise ValueError(f"log_tail_lines must be a non-negative int, got {log_tail_lines!r}")
+        self.info = info
+        self.workflow_name = workflow_name or os.environ.get("YPROV_SNAKEMAKE_WORKFLOW", STANDALONE_WORKFLOW)
+        self.namespace, self.save_dir, self.log_tail_lines = namespace, save_dir, log_tail_lines
+        self.task: yp.TaskScope | None = None
+        self.workflow: yp.WorkflowScope | None = None
+        self.joined = False
+
+    def __enter__(self) -> yp.TaskScope | None:
+        try:
+            self._open()
+        except Exception as exc:  # never fail the job for provenance
+            warnings.warn(f"yprov-wf: no provenance for rule {self.info.rule!r} ({type(exc).__name__}: {exc})",
+                          ProvenanceWarning, stacklevel=2)
+            self._abandon()
+        return self.task
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.task is None:
+            return
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (None, 0)):  # sys.exit(0) in a script
+            status, error = COMPLETED, None
+        else:
+            status = INTERRUPTED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED
+            error = f"{exc_type.__name__}: {exc}"[:2000]
+        try:
+            if status != COMPLETED:
+                tail = log_tail(self.info.logs, self.log_tail_lines)
+                if tail:
+                    self.task.set_attribute("logTail", tail)
+            self.task.close(status, error)
+            if self.workflow is not None and not self.joined:
+                self.workflow.close(status, error)
+            elif self.workflow is not None:
+                self.workflow.close()  # a participant writes nothing
+        except Exception as exc2:
+            warnings.warn(f"yprov-wf: could not finish the provenance of rule {self.info.rule!r} "
+                          f"({type(exc2).__name__}: {exc2})", ProvenanceWarning, stacklevel=2)
+
+    def _open(self) -> None:
+        info = self.info
+        ref = rendezvous.find_run()
+        run_dir = ref.run_dir if ref is not None else None
+        if ref is not None and ref.name is not None:  # told by the pointer file: no journal to read
+            self.workflow = yp.WorkflowScope(ref.name, namespace=ref.namespace, save_dir=ref.run_dir.parent.parent,
+                                             run_id=ref.run_id, engine="snakemake", owner=False).open()
+            self.joined = True
+        elif run_dir is not None:
+            self.workflow = yp.join_workflow(run_dir).open()
+            self.joined = True
+        else:
+            self.workflow = yp.WorkflowScope(self.workflow_name, namespace=self.namespace, save_dir=self.save_dir,
+                                             engine="snakemake", attributes={"recordedBy": "job"}).open()
+        attempt = _earlier_attempts(run_dir, task_prefix(info.rule, info.key)) + 1 if run_dir is not None else 1
+        self.task = yp.TaskScope(
+            info.rule, run_id=new_task_id(info.rule, info.key), workflow=self.workflow, attempt=attempt,
+            inputs=[f for f in info.inputs if Path(f).is_file()], outputs=info.outputs, params=info.params,
+            attributes={**info.attributes(), "recordedBy": "job"},
+        ).open()
+        _warm_up()  # after opening: two threads importing at once would wait on the import lock
+
+    def _abandon(self) -> None:
+        for scope in (self.task, self.workflow):
+            if scope is not None and not scope.closed:
+                try:
+                    scope.close(FAILED, "provenance setup failed")
+                except Exception:
+                    pass
+        self.task = None
+
+
+def _earlier_attempts(run_dir: Path, prefix: str) -> int:
+    """Bundles (or journals of bundles still being written) of this job in the run: earlier attempts."""
+    names = {p.stem for p in (run_dir / "tasks").glob(prefix + "*.json")}
+    names |= {p.stem for p in (run_dir / "journal").glob(prefix + "*.jsonl")}
+    return len(names)
+
+
+_warmed = threading.Event()
+
+
+def _warm_up() -> None:
+    """Import what closing the bundle needs (the prov model and PROV-JSON serializer, ~50 ms) on a daemon
+    thread while the job's body runs, once per process."""
+    if _warmed.is_set():
+        return
+    _warmed.set()
+
+    def work() -> None:
+        for name in ("yprov_wf.prov.mapping", "prov.serializers.provjson"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # closing the bundle imports (and reports) it itself
+                return
+
+    threading.Thread(target=work, name="yprov-snakemake-warm-up", daemon=True).start()
