@@ -111,3 +111,26 @@ yp.end_run()
     status = sorted((a["ywf:name"], a["ywf:status"]) for a in by_type(load(root / "workflow.json"), "TaskRun").values())
     assert status == [("launcher", "completed"), ("rank-run", "completed"), ("rank-run", "missing")], \
         "rank 0 of the group never ran: shown as missing"
+
+
+def test_ddp_inside_a_snakemake_rule_nests_the_ranks_under_the_job(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YPROV_WF_")}
+    env.update(PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "integrations")]), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "example_workflows" / "ddp_digits" / "Snakefile"),
+         "--directory", str(tmp_path), "-c", "2", "--logger", "yprov", "--config", "epochs=1",
+         "--logger-yprov-namespace", NS],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = only_run_dir(tmp_path / "prov")
+    wf = load(root / "workflow.json")
+    tasks = by_type(wf, "TaskRun")
+    (job_id,) = [i for i, a in tasks.items() if a["ywf:name"] == "ddp_train"]
+    ranks = {i: a for i, a in tasks.items() if "ywf:rank" in a}
+    assert sorted(int(a["ywf:rank"]["$"]) for a in ranks.values()) == [0, 1]
+    starters = {r["prov:activity"]: r["prov:starter"] for r in wf["wasStartedBy"].values()}
+    assert all(starters[i] == job_id for i in ranks), "each rank's task was started by the Snakemake job"
+    assert len(wf["hadMember"]) == 3 and cli(["validate", str(root)]) == 0
