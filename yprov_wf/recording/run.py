@@ -57,6 +57,7 @@ class Run:
                                  self.workflow.degrade)
         self._model_sources: dict[int, str] = {}
         self._token = None
+        self._collectors: Any = None
         self.closed = False
 
     @property
@@ -64,14 +65,28 @@ class Run:
         return RunInfo(self.run_id, self.record.experiment, self.task.record.task_id,
                        self.workflow.record.workflow_id, self.workflow.dir.root)
 
+    @property
+    def collectors(self) -> Any:
+        """The run's resource collectors (``yprov_wf.collectors.run_collectors.RunCollectors``), made on
+        first use with the options of start_run, else of its task, else of its workflow."""
+        if self._collectors is None:
+            from yprov_wf.collectors.run_collectors import RunCollectors
+
+            t = self.task
+            self._collectors = RunCollectors(self, t.collectors, t.energy, t.energy_country)
+        return self._collectors
+
     # -- lifecycle -----------------------------------------------------------------------------------
-    def open(self) -> Run:
+    def open(self, system_metrics_interval: float | None = None) -> Run:
         _warm_up_once()
         self.task.emit("run_opened", encode(self.record))
         self.record = self.task.record.run(self.run_id)  # the instance the journal events update
         self.task.runs.append(self)
         self._token = current.run_var.set(self)
         current.register(self)
+        interval = system_metrics_interval or self.task.system_metrics_interval
+        if interval and not isinstance(self.metrics, NullMetricStore):
+            self.collectors.start_background(interval)
         return self
 
     def end(self, status: str = COMPLETED, error: str | None = None) -> None:
@@ -85,10 +100,15 @@ class Run:
         except ValueError:
             if current.run_var.get() is self:
                 current.run_var.set(None)
+        if self._collectors is not None:  # stops and joins the background sampler first
+            for name, reason in self._collectors.close().items():
+                attribute = f"{name}Unavailable"
+                if attribute.isidentifier():
+                    self.task.set_attribute(attribute, reason[:500])
         self.metrics.close()
         wdir = self.workflow.dir
         series, metrics_file = [], None
-        if self.metrics.path.exists() and not self.workflow.broken:
+        if not self.workflow.broken and (self.metrics.path.exists() or wdir.sampler_log(self.run_id).exists()):
             result = self.workflow.io(finalize_run_metrics, wdir, self.run_id)
             if result is not None:
                 series, metrics_file = result
@@ -238,12 +258,13 @@ def _warm_up_once() -> None:
 
 def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, DataRecord | None]:
     """Turn the run's metric log into its Parquet file; returns the series summaries and the file."""
-    log = wdir.metrics_log(run_id)
-    if not log.exists():
+    logs = [p for p in (wdir.metrics_log(run_id), wdir.sampler_log(run_id)) if p.exists()]
+    if not logs:
         return [], None
     target = wdir.metrics_file(run_id)
-    series = finalize_series(log, target)
-    log.unlink()
+    series = finalize_series(logs, target)
+    for log in logs:
+        log.unlink()
     if not series:
         return [], None
     return series, DataRecord(path=wdir.relative(target), sha256=sha256_file(target), size=target.stat().st_size)
