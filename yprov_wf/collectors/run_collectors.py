@@ -71,9 +71,14 @@ class RunCollectors:
         for c in sync:
             if c.unavailable is None and c.collector is not None:
                 try:
-                    for key, value in c.sample().items():
+                    values = c.collector.sample()
+                except Exception as exc:
+                    c.disable(f"raised {type(exc).__name__}: {exc}")
+                    continue
+                try:
+                    for key, value in values.items():
                         log(key, value, context, step, now)
-                except (TypeError, ValueError) as exc:  # a plugin's bad value must not reach the user
+                except (AttributeError, TypeError, ValueError) as exc:  # a plugin's bad value must not reach the user
                     c.disable(f"returned a bad value: {exc}")
 
     def carbon_now(self, context: Any, step: int | None) -> None:

@@ -237,8 +237,8 @@ _warmed = threading.Event()
 
 
 def _warm_up_once() -> None:
-    """Import what end_run needs (numpy, pyarrow, prov: ~0.4 s) on a daemon thread while the run trains,
-    so that the first end_run in a process costs what every later one does."""
+    """Import what end_run needs (numpy, pyarrow, prov: ~0.4 s) and what the collectors need on a daemon
+    thread while the run trains, so that the first end_run in a process costs what every later one does."""
     if _warmed.is_set():
         return
     _warmed.set()
@@ -246,6 +246,13 @@ def _warm_up_once() -> None:
     def work() -> None:
         import importlib
 
+        try:  # the collector registry (entry points, ~35 ms) and NVML's bindings: log_system_metrics' first call
+            from yprov_wf.collectors.registry import collector_names
+
+            collector_names()
+            importlib.import_module("pynvml")
+        except Exception:
+            pass
         for name in ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "prov.model",
                      "prov.serializers.provjson"):
             try:
