@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from yprov_wf import describe
-from yprov_wf.collectors.energy import check_country, energy_enabled, energy_meter
+from yprov_wf.collectors.energy import COUNTRY_ENV, ENERGY_ENV, check_country, energy_enabled, energy_meter
 from yprov_wf.collectors.registry import warn_once
 from yprov_wf.collectors.run_collectors import check_interval, check_names
 from yprov_wf.environment import InBackground, runtime_environment
@@ -209,8 +209,14 @@ class WorkflowScope(_Scope):
 
     @property
     def environment(self) -> dict[str, str]:
-        """Environment variables that make tasks in a child process join this workflow run."""
-        return {RUN_DIR_ENV: str(self.dir.root.resolve())}
+        """Environment variables that make tasks in a child process join this workflow run (and track
+        energy there too when this workflow does)."""
+        env = {RUN_DIR_ENV: str(self.dir.root.resolve())}
+        if self.energy:
+            env[ENERGY_ENV] = "1"
+            if self.energy_country:
+                env[COUNTRY_ENV] = self.energy_country
+        return env
 
     def io(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a provenance write; on failure warn once and stop writing (the user's work goes on)."""
