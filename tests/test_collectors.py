@@ -47,6 +47,14 @@ def _task_attrs(bundle: dict) -> dict:
     return task
 
 
+def _wait_samples(run, n: int, timeout: float = 120) -> None:
+    """Wait until the run's background sampler has flushed ``n`` samples (a loaded machine may delay it)."""
+    deadline = time.monotonic() + timeout
+    while run.collectors.sampler.samples < n:
+        assert time.monotonic() < deadline, f"only {run.collectors.sampler.samples} samples after {timeout} s"
+        time.sleep(0.01)
+
+
 def _sampler_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("yprov-wf-sampler")]
 
@@ -261,7 +269,7 @@ def test_background_sampling_fills_its_own_series_and_stops_with_the_run(save_di
         yp.log_metric("loss", 1.0 / (i + 1), yp.Context.TRAINING, i)
         if i % 100 == 0:
             time.sleep(0.02)
-    time.sleep(0.2)
+    _wait_samples(run, 3)
     yp.end_run()
     assert _sampler_threads() == [], "the sampler never outlives its run"
     series = _series(_task_bundle(save_dir))
@@ -278,8 +286,8 @@ def test_background_sampling_fills_its_own_series_and_stops_with_the_run(save_di
 def test_task_and_workflow_options_set_the_interval_of_runs_inside(save_dir):
     with yp.workflow("wf", namespace=NS, save_dir=save_dir, system_metrics_interval=0.05):
         with yp.task("inherits"):
-            with yp.start_run(NS, "a"):
-                time.sleep(0.2)
+            with yp.start_run(NS, "a") as run:
+                _wait_samples(run, 2)
         with yp.task("overrides", system_metrics_interval=10):
             with yp.start_run(NS, "b"):
                 time.sleep(0.2)
@@ -301,10 +309,10 @@ def test_a_raising_collector_is_switched_off_with_one_warning(plugin, save_dir):
             def teardown(self): pass
     """)
     with pytest.warns(yp.ProvenanceWarning, match="'broken' raised RuntimeError: sensor on fire") as record:
-        with yp.start_run(NS, "broken", provenance_save_dir=save_dir, system_metrics_interval=0.05):
+        with yp.start_run(NS, "broken", provenance_save_dir=save_dir, system_metrics_interval=0.05) as run:
             for step in range(50):
                 yp.log_system_metrics(yp.Context.TRAINING, step)
-            time.sleep(0.3)
+            _wait_samples(run, 2)
     assert len([w for w in record if "broken" in str(w.message)]) == 1
     bundle = _task_bundle(save_dir)
     series = _series(bundle)
@@ -322,7 +330,7 @@ def test_a_hanging_collector_is_abandoned_and_the_sampler_goes_on(plugin, save_d
             name = "stuck"
             def setup(self): pass
             def sample(self):
-                RELEASE.wait(30)
+                RELEASE.wait(300)
                 return {}
             def teardown(self): pass
     """)
@@ -330,11 +338,11 @@ def test_a_hanging_collector_is_abandoned_and_the_sampler_goes_on(plugin, save_d
         t0 = time.perf_counter()
         with pytest.warns(yp.ProvenanceWarning, match="'stuck' did not return within 0.2 s") as record:
             with yp.start_run(NS, "stuck", provenance_save_dir=save_dir, system_metrics_interval=0.05,
-                              collectors=["system", "stuck"]):
+                              collectors=["system", "stuck"]) as run:
                 for i in range(100):
                     yp.log_metric("loss", float(i))
-                time.sleep(0.6)
-        assert time.perf_counter() - t0 < 5
+                _wait_samples(run, 2)
+        assert time.perf_counter() - t0 < 60, "end_run did not wait for the hung call (300 s)"
         assert len([w for w in record if "stuck" in str(w.message)]) == 1
         assert _sampler_threads() == []
         series = _series(_task_bundle(save_dir))
@@ -346,8 +354,9 @@ def test_a_hanging_collector_is_abandoned_and_the_sampler_goes_on(plugin, save_d
 def test_sampled_points_survive_sigkill_and_recover(tmp_path):
     code = """
 import os, signal, time, yprov_wf as yp
-yp.start_run("https://example.org/", "killed", provenance_save_dir="prov", system_metrics_interval=0.05)
-time.sleep(0.6)
+run = yp.start_run("https://example.org/", "killed", provenance_save_dir="prov", system_metrics_interval=0.05)
+while run.collectors.sampler.samples < 4:
+    time.sleep(0.01)
 os.kill(os.getpid(), signal.SIGKILL)
 """
     result = run_python(code, tmp_path)

@@ -98,8 +98,8 @@ class BackgroundSampler:
                 except (TypeError, ValueError) as exc:
                     c.disable(f"returned a bad value: {exc}")
                     break
-        self.samples += 1
         self.store.flush()
+        self.samples += 1  # counted once on disk
 
 
 def _bounded(fn: Callable[[], Any], on_timeout: Any, what: str) -> Any:
