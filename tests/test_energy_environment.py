@@ -231,3 +231,29 @@ with yp.workflow("w", namespace="https://example.org/", save_dir="prov", env_var
     wf = _workflow_attrs(tmp_path / "prov")
     assert wf["ywf:env_APP_COOKIE"] == "***" and wf["ywf:env_APP_HOST"] == "***"
     assert wf["ywf:env_APP_SESSION_NAME"] == "nightly" and wf["ywf:env_APP_MODE"] == "fast"
+
+
+def test_without_codecarbon_energy_degrades_with_one_warning_and_says_why(tmp_path):
+    code = """
+import sys, warnings
+sys.modules["codecarbon"] = None  # as if the 'energy' extra were not installed
+import yprov_wf as yp
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    with yp.workflow("w", namespace="https://example.org/", save_dir="prov", energy=True):
+        with yp.task("t"):
+            with yp.start_run("https://example.org/", "r"):
+                for step in range(3):
+                    yp.log_carbon_metrics("training", step)
+                yp.log_metric("loss", 0.5)
+print("WARNINGS", sum(issubclass(w.category, yp.ProvenanceWarning) for w in seen))
+"""
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "WARNINGS 1" in result.stdout
+    f = next((only_run_dir(tmp_path / "prov") / "tasks").glob("*.json"))
+    bundle = bundle_of(f)
+    (task,) = by_type(bundle, "TaskRun").values()
+    assert "codecarbon is not installed" in task["ywf:energyUnavailable"]
+    keys = {literal(s["ywf:key"]) for s in by_type(bundle, "MetricSeries").values()}
+    assert keys == {"loss"}, "no energy series, not zeros"
