@@ -152,15 +152,17 @@ _country_warned: set[str] = set()
 
 
 def energy_meter(country: str | None = None) -> EnergyMeter:
-    """This process's meter (created on first use; a forked child gets its own). The first country
-    asked for wins; another one later warns once."""
+    """This process's meter (created on first use; a forked child gets its own). The country is the
+    one given, else YPROV_WF_ENERGY_COUNTRY, else USA; the first one wins, another one asked for
+    explicitly later warns once."""
     global _meter
-    wanted = check_country(country or os.environ.get(COUNTRY_ENV) or DEFAULT_COUNTRY)
+    asked = country or os.environ.get(COUNTRY_ENV)
+    wanted = check_country(asked) if asked else None
     with _meter_lock:
         if _meter is None or _meter.pid != os.getpid():
-            _meter = EnergyMeter(wanted)
+            _meter = EnergyMeter(wanted or DEFAULT_COUNTRY)
         meter = _meter
-    if wanted != meter.country and wanted not in _country_warned:
+    if wanted and wanted != meter.country and wanted not in _country_warned:
         _country_warned.add(wanted)
         from yprov_wf.errors import warn_degraded
 
