@@ -47,7 +47,8 @@ class SystemCollector:
         busy, total = self._cpu_times()
         last_busy, last_total = self._last_cpu
         if total > last_total:
-            self._cpu_pct = 100.0 * (busy - last_busy) / (total - last_total)
+            pct = 100.0 * (busy - last_busy) / (total - last_total)
+            self._cpu_pct = 0.0 if pct < 0.0 else 100.0 if pct > 100.0 else pct  # 10 ms counters: rounding
             self._last_cpu = (busy, total)
         t = os.times()
         cpu, now = t.user + t.system, time.perf_counter()
