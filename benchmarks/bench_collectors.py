@@ -166,10 +166,13 @@ def _naive_energy(tasks: int, work_s: float) -> dict[str, Any]:
 
 
 def _busy(seconds: float) -> None:
+    """CPU work as ML code does it: array operations in native code (which release the GIL)."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((200, 200))
     end = time.perf_counter() + seconds
-    x = 0
     while time.perf_counter() < end:
-        x += sum(range(1000))
+        a = np.tanh(a @ a.T / 200.0)
 
 
 def _worker(spec: dict[str, Any]) -> None:
