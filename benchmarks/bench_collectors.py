@@ -58,9 +58,10 @@ def _log_metric(calls: int, interval: float | None) -> dict[str, Any]:
     return {"per call": per_call}
 
 
-def _training(steps: int, interval: float | None) -> dict[str, Any]:
-    """Wall time of a CPU-bound PyTorch loop (MLP on random data) inside a run, sampled every
-    ``interval`` s in the background or not at all."""
+def _training(steps: int, blocks: int, interval: float) -> dict[str, Any]:
+    """Wall time of a CPU-bound PyTorch loop (MLP on random data), in ``blocks`` pairs of runs of
+    ``steps`` steps, one sampled every ``interval`` s in the background and one not, alternating which
+    goes first: both halves of the comparison share the process and the machine's load of the moment."""
     import torch
 
     import yprov_wf as yp
@@ -71,20 +72,29 @@ def _training(steps: int, interval: float | None) -> dict[str, Any]:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.randn(256, 256), torch.randint(0, 10, (256,))
     loss_fn = torch.nn.CrossEntropyLoss()
-    yp.start_run(NS, "bench_training", provenance_save_dir=str(Path.cwd() / "prov"),
-                 system_metrics_interval=interval)
-    t0 = time.perf_counter()
-    for step in range(steps):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        yp.log_metric("loss", loss.item(), yp.Context.TRAINING, step)
-    wall = time.perf_counter() - t0
-    run = yp.active_run()
-    yp.end_run()
-    samples = _sampled_points(run)
-    return {"wall s": wall, "sampled points": samples, **({"tick µs": _tick_cost()} if interval else {})}
+    walls = {"off": 0.0, "on": 0.0}
+    samples = 0
+    for block in range(blocks + 1):  # block 0 warms up and is not counted
+        for mode in (("off", "on") if block % 2 else ("on", "off")):
+            yp.start_run(NS, "bench_training", provenance_save_dir=str(Path.cwd() / "prov"),
+                         system_metrics_interval=interval if mode == "on" else None)
+            t0 = time.perf_counter()
+            for step in range(steps):
+                opt.zero_grad()
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                opt.step()
+                yp.log_metric("loss", loss.item(), yp.Context.TRAINING, step)
+            wall = time.perf_counter() - t0
+            run = yp.active_run()
+            yp.end_run()
+            if block:
+                walls[mode] += wall
+                if mode == "on":
+                    samples += _sampled_points(run)
+    return {"no sampling s": walls["off"], "sampling s": walls["on"],
+            "overhead %": (walls["on"] / walls["off"] - 1) * 100, "sampled points": samples,
+            "tick µs": _tick_cost()}
 
 
 def _tick_cost(ticks: int = 200) -> float:
@@ -182,7 +192,7 @@ def _worker(spec: dict[str, Any]) -> None:
     elif kind == "log_metric":
         emit(_log_metric(spec["calls"], spec["interval"]))
     elif kind == "training":
-        emit(_training(spec["steps"], spec["interval"]))
+        emit(_training(spec["steps"], spec["blocks"], spec["interval"]))
     elif kind == "workflow":
         emit(_workflow(spec["tasks"], spec["energy"], spec["work_s"]))
     elif kind == "naive":
@@ -226,11 +236,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="fresh-process repeats (default 5)")
     parser.add_argument("--json", metavar="FILE", help="save the results as JSON")
     parser.add_argument("--no-naive", action="store_true", help="skip the tracker-per-task anchor (~30-100 s)")
+    parser.add_argument("--only", choices=["system", "hot", "training", "workflow"], action="append",
+                        help="run only these parts (repeatable; default: all)")
     args = parser.parse_args()
     quick = args.quick
     rounds = 3 if quick and args.rounds == 5 else args.rounds
     calls = 2_000 if quick else 20_000
-    steps = 300 if quick else 3000
+    steps, blocks = (200, 2) if quick else (500, 6)
     tasks, work_s = 20, 0.1
     print(f"collectors: {calls:,} log_system_metrics calls, PyTorch loop of {steps} steps, "
           f"{tasks}-task workflow ({work_s} s CPU per task), {rounds} rounds, Python {platform.python_version()}")
@@ -243,13 +255,15 @@ def main() -> None:
     jobs += [
         ("log_metric, no sampling", ours, {"kind": "log_metric", "calls": calls * 50, "interval": None}),
         ("log_metric, sampling every 1 s", ours, {"kind": "log_metric", "calls": calls * 50, "interval": 1.0}),
-        ("training, no sampling", ours, {"kind": "training", "steps": steps, "interval": None}),
-        ("training, sampling every 1 s", ours, {"kind": "training", "steps": steps, "interval": 1.0}),
+        ("training", ours, {"kind": "training", "steps": steps, "blocks": blocks, "interval": 1.0}),
         ("workflow, energy off", ours, {"kind": "workflow", "tasks": tasks, "energy": False, "work_s": work_s}),
         ("workflow, energy on", ours, {"kind": "workflow", "tasks": tasks, "energy": True, "work_s": work_s}),
     ]
+    parts = set(args.only or ["system", "hot", "training", "workflow"])
+    jobs = [j for j in jobs if {"system": "system", "log_metric": "hot", "training": "training",
+                                "workflow": "workflow"}[j[2]["kind"]] in parts]
     results = _collect(jobs, rounds)
-    if not args.no_naive:
+    if not args.no_naive and "workflow" in parts:
         naive_spec = {"kind": "naive", "tasks": tasks, "work_s": work_s}
         results.update(_collect([("workflow, tracker per task", ours, naive_spec)], 1))
 
@@ -260,7 +274,8 @@ def main() -> None:
     rows += [Row(f"{name.split()[0]}, first call (sets collectors up)", _values(results, name, "first call"),
                  median(ours_sys) if ours_sys else None)
              for name, runs in results.items() if name.endswith(" system") and runs]
-    print_table("log_system_metrics (ratio = figure / ours)", "µs/call", rows)
+    if rows:
+        print_table("log_system_metrics (ratio = figure / ours)", "µs/call", rows)
 
     hot_off = _values(results, "log_metric, no sampling", "per call")
     hot_on = _values(results, "log_metric, sampling every 1 s", "per call")
@@ -268,19 +283,22 @@ def main() -> None:
         print_table("log_metric hot path while a sampler runs (ratio = figure / no sampling)", "µs/call",
                     [Row("no sampling", hot_off, median(hot_off)), Row("sampling every 1 s", hot_on, median(hot_off))])
 
-    base = _values(results, "training, no sampling", "wall s")
-    sampled = _values(results, "training, sampling every 1 s", "wall s")
+    base = _values(results, "training", "no sampling s")
+    sampled = _values(results, "training", "sampling s")
     train_rows = [Row("no sampling", base, median(sampled) if sampled else None),
                   Row("sampling every 1 s", sampled, median(sampled) if sampled else None)]
-    print_table("CPU-bound PyTorch loop (ratio = figure / sampled run)", "s", train_rows)
+    if base:
+        print_table(f"CPU-bound PyTorch loop, {blocks} x {steps} steps per mode and process "
+                    "(ratio = figure / sampled)", "s", train_rows)
     overhead = None
     if base and sampled:
-        overhead = (median(sampled) / median(base) - 1) * 100
-        points = _values(results, "training, sampling every 1 s", "sampled points")
-        tick = _values(results, "training, sampling every 1 s", "tick µs")
-        print(f"background sampling overhead: {overhead:+.2f}% of wall time "
-              f"(median {median(points):.0f} sampled points per run); one sample costs {median(tick):.0f} µs "
-              f"of work, {median(tick) / 1e4:.3f}% of a 1 s interval")
+        per_round = _values(results, "training", "overhead %")
+        overhead = median(per_round)
+        points = _values(results, "training", "sampled points")
+        tick = _values(results, "training", "tick µs")
+        print(f"background sampling overhead: median {overhead:+.2f}% of wall time (per process: "
+              f"{', '.join(f'{x:+.1f}%' for x in per_round)}; median {median(points):.0f} sampled points); "
+              f"one sample costs {median(tick):.0f} µs of work, {median(tick) / 1e4:.3f}% of a 1 s interval")
 
     off = _values(results, "workflow, energy off", "wall s")
     on = _values(results, "workflow, energy on", "wall s")
@@ -288,7 +306,8 @@ def main() -> None:
     wf_rows = [Row("energy off", off, median(on) if on else None), Row("energy on", on, median(on) if on else None)]
     if naive:
         wf_rows.append(Row("codecarbon tracker started per task", naive, median(on) if on else None))
-    print_table(f"{tasks}-task workflow (ratio = figure / energy on)", "s", wf_rows)
+    if off or on:
+        print_table(f"{tasks}-task workflow (ratio = figure / energy on)", "s", wf_rows)
     extra = None
     if off and on:
         extra = median(on) - median(off)
@@ -298,7 +317,7 @@ def main() -> None:
               f"median {median(measured):.0f} of {tasks} (the tracker was ready {median(ready):.1f} s after "
               "the workflow opened)")
     save_json(args.json, {
-        "rounds": rounds, "results": results, "medians": {r.name: r.value for r in rows + train_rows + wf_rows},
+        "rounds": rounds, "results": results, "medians": {r.name: r.value for r in rows + train_rows + wf_rows if r.values},
         "sampling_overhead_pct": overhead, "energy_extra_s": extra,
     })
 
