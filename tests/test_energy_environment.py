@@ -183,16 +183,13 @@ def test_git_commit_and_dirty_state_of_the_scripts_repository(tmp_path):
     subprocess.run([*git, "add", "train.py"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    out = tmp_path / "run"
-    out.mkdir()
-
     def record() -> dict:
+        out = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"  # a fresh folder per run
+        out.mkdir()
         result = subprocess.run([sys.executable, str(script)], cwd=out, capture_output=True, text=True,
                                 env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=120)
         assert result.returncode == 0, result.stderr
-        wf = _attrs(next(iter(by_type(load(sorted((out / "prov").glob("*/*/workflow.json"))[-1]),
-                                      "WorkflowRun").values())))
-        return wf
+        return _workflow_attrs(out / "prov")
 
     wf = record()
     assert wf["ywf:gitCommit"] == head and wf["ywf:gitDirty"] is False
