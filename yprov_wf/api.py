@@ -23,7 +23,10 @@ _get_run = current.run_var.get
 def workflow(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Open a workflow run: ``with workflow("digits", namespace=…, save_dir=…):`` or ``@workflow``.
 
-    Options: ``namespace``, ``save_dir``, ``run_id``, ``params``, ``engine``, ``env_vars``, ``artifact_roots``.
+    Options: ``namespace``, ``save_dir``, ``run_id``, ``params``, ``engine``, ``env_vars`` (names or
+    glob patterns of environment variables to record), ``env_allow`` / ``env_deny`` (names never / always
+    redacted), ``artifact_roots``, and for every task in it ``system_metrics_interval``, ``collectors``,
+    ``energy``, ``energy_country`` (see docs/collectors.md).
     """
     return _scope(WorkflowScope, name, options)
 
@@ -31,8 +34,9 @@ def workflow(name: str | Callable[..., Any] | None = None, /, **options: Any) ->
 def task(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Open a task attempt (one PROV bundle): ``with task("train", inputs=[…], outputs=[…]):`` or ``@task``.
 
-    Options: ``inputs``, ``outputs``, ``params``, ``run_id``, ``attempt``, ``attributes``, and
-    ``namespace``/``save_dir`` for a task that runs with no workflow around it.
+    Options: ``inputs``, ``outputs``, ``params``, ``run_id``, ``attempt``, ``attributes``,
+    ``system_metrics_interval``, ``collectors``, ``energy``, ``energy_country`` (default: the workflow's),
+    and ``namespace``/``save_dir`` for a task that runs with no workflow around it.
     """
     return _scope(TaskScope, name, options)
 
@@ -61,9 +65,14 @@ def _scope(cls: type, name: Any, options: dict[str, Any]) -> Any:
 
 def start_run(prov_user_namespace: str, experiment_name: str | None = None,
               provenance_save_dir: PathLike | None = None, collect_all_processes: bool = False,
-              save_after_n_logs: int = 100, rank: int | None = None, *, world_size: int | None = None) -> Run:
+              save_after_n_logs: int = 100, rank: int | None = None, *, world_size: int | None = None,
+              system_metrics_interval: float | None = None, collectors: list[str] | None = None,
+              energy: bool | None = None, energy_country: str | None = None) -> Run:
     """Start an ML run in the current task (or, outside any task, a workflow of one task).
 
+    ``system_metrics_interval=s`` samples the collectors every ``s`` seconds on a background thread
+    until end_run; ``collectors`` chooses them by name; ``energy``/``energy_country`` apply to the task
+    this call opens when there is none (see docs/collectors.md).
     Also a context manager: ``with start_run(…) as run:`` ends the run, failed if an exception escapes.
     """
     namespace = check_namespace(prov_user_namespace)
@@ -75,11 +84,16 @@ def start_run(prov_user_namespace: str, experiment_name: str | None = None,
         raise ValueError(f"save_after_n_logs must be a positive int, got {save_after_n_logs!r}")
     if not isinstance(collect_all_processes, bool):
         raise TypeError(f"collect_all_processes must be a bool, got {collect_all_processes!r}")
+    from yprov_wf.collectors.run_collectors import check_interval, check_names
+
+    interval = check_interval(system_metrics_interval)
+    chosen = check_names(collectors)
     info = distributed.detect(rank, world_size)
     task_scope = current_task()
     owns_task = task_scope is None or task_scope.closed
     if owns_task:
-        task_scope = _open_implicit_task(experiment, namespace, provenance_save_dir, info)
+        task_scope = _open_implicit_task(experiment, namespace, provenance_save_dir, info,
+                                         energy=energy, energy_country=energy_country)
     try:
         run = Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=info.rank,
                   world_size=info.world_size, collect_all_processes=collect_all_processes, owns_task=owns_task,
@@ -88,16 +102,18 @@ def start_run(prov_user_namespace: str, experiment_name: str | None = None,
         if owns_task:
             task_scope.close(FAILED, current.error_text(exc))
         raise
-    return run.open()
+    if chosen is not None:
+        run.collectors.names = chosen
+    return run.open(interval)
 
 
 def _open_implicit_task(experiment: str, namespace: str, save_dir: PathLike | None,
-                        info: distributed.RankInfo) -> TaskScope:
+                        info: distributed.RankInfo, **energy: Any) -> TaskScope:
     """The task (and, outside any workflow, the workflow) that a bare start_run records into. Ranks of
     one distributed step each get their own task in one shared workflow run, named by the group id
     they all derive; rank 0 owns that workflow run."""
     if not info.distributed:
-        return TaskScope(experiment, namespace=namespace, save_dir=save_dir).open()
+        return TaskScope(experiment, namespace=namespace, save_dir=save_dir, **energy).open()
     attributes = {"rank": info.rank, "worldSize": info.world_size, "localRank": info.local_rank,
                   "distributedGroup": info.group}
     own_workflow = None
@@ -105,7 +121,7 @@ def _open_implicit_task(experiment: str, namespace: str, save_dir: PathLike | No
         own_workflow = WorkflowScope(experiment, namespace=namespace, save_dir=save_dir, run_id=info.group,
                                      owner=info.rank == 0, expected_tasks=info.world_size).open()
     task = TaskScope(experiment, namespace=namespace, save_dir=save_dir, attributes=attributes,
-                     run_id=f"{safe_name(experiment)[:40]}-{info.group}-rank{info.rank}").open()
+                     run_id=f"{safe_name(experiment)[:40]}-{info.group}-rank{info.rank}", **energy).open()
     task.owns_workflow = own_workflow is not None
     return task
 
@@ -231,24 +247,18 @@ def log_current_execution_time(label: str, context: Any = None, step: int | None
 
 
 def log_system_metrics(context: Any = None, step: int | None = None) -> None:
-    """Sample CPU, memory, disk and this process's memory once, as metrics of the current run."""
-    from yprov_wf.system import system_sample
-
-    run = active_run()
-    for key, value in system_sample(run.workflow.dir.root).items():
-        run.metrics.log(key, value, context, step)
+    """Sample every collector but energy once (CPU, memory, disk, process RSS and CPU; per-GPU
+    utilisation, memory, power, temperature; plugins), as metrics of the current run."""
+    run = _get_run()
+    if run is None or run.closed:
+        run = active_run()
+    run.collectors.sample_now(context, step)
 
 
 def log_carbon_metrics(context: Any = None, step: int | None = None) -> None:
-    """Energy and emissions need the energy collectors, which this version does not ship yet: warns once."""
-    active_run()
-    if not _carbon_warned:
-        _carbon_warned.append(True)
-        warnings.warn("yprov-wf: energy and carbon collection is not available in this version; "
-                      "nothing was recorded", ProvenanceWarning, stacklevel=2)
-
-
-_carbon_warned: list[bool] = []
+    """Energy (kWh) and emissions (kg CO2eq) since the run's first call, and CPU/GPU/RAM power (W), from
+    codecarbon's offline tracker (started once per process; the first call may wait for its start)."""
+    active_run().collectors.carbon_now(context, step)
 
 
 def _mapping(value: Any, what: str) -> Mapping[str, Any]:

@@ -66,6 +66,10 @@ class WorkflowDir:
     def metrics_log(self, run_id: str) -> Path:
         return self.root / "metrics" / f"{run_id}.ylog"
 
+    def sampler_log(self, run_id: str) -> Path:
+        """The background sampler's own append-only log (merged into the run's Parquet at the end)."""
+        return self.root / "metrics" / f"{run_id}.sampled.ylog"
+
     def metrics_file(self, run_id: str) -> Path:
         return self.root / "metrics" / f"{run_id}.parquet"
 

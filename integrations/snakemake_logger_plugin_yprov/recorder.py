@@ -190,7 +190,7 @@ class WorkflowRecorder:
         try:
             if self._claim(job):
                 return
-            attrs = dict(job.attributes, attempt=job.attempt)
+            attrs = dict(job.attributes)
             if status != COMPLETED:
                 tail = log_tail(job.logs, self.settings.log_tail_lines)
                 if tail:

@@ -9,6 +9,7 @@ batches, so finalising 10M points does not hold them all in memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,26 +37,34 @@ class SeriesSummary:
     last_time: float | None = None
 
 
-def finalize_series(log_path: Path, parquet_path: Path) -> list[SeriesSummary]:
-    """Write ``parquet_path`` from ``log_path`` and return the series summaries (empty: no file)."""
+def finalize_series(log_path: Path | Sequence[Path], parquet_path: Path) -> list[SeriesSummary]:
+    """Write ``parquet_path`` from one log, or several logs of one run (the hot-path store's and the
+    background sampler's, each with its own series ids), and return the series summaries (empty: no file)."""
 
+    logs = [log_path] if isinstance(log_path, Path) else list(log_path)
     summaries: list[SeriesSummary] = []
     pending: list[tuple] = []
     pending_n = 0
     writer = None
     try:
-        for kind, body in read_chunks(log_path):
-            if kind == "series":
-                if body["id"] == len(summaries):
-                    summaries.append(SeriesSummary(body["key"], body["context"]))
-                continue
-            pending.append(body)
-            pending_n += len(body[0])
-            if pending_n >= _BATCH_POINTS:
+        for log in logs:
+            base = len(summaries)  # this log's series ids start after the previous logs'
+            for kind, body in read_chunks(log):
+                if kind == "series":
+                    if body["id"] == len(summaries) - base:
+                        summaries.append(SeriesSummary(body["key"], body["context"]))
+                    continue
+                if base:
+                    sids, *rest = body
+                    body = (sids + base, *rest)
+                pending.append(body)
+                pending_n += len(body[0])
+                if pending_n >= _BATCH_POINTS:
+                    writer = _write_batch(writer, parquet_path, summaries, pending)
+                    pending, pending_n = [], 0
+            if pending:  # a later log's ids must not reach a batch before its definitions do
                 writer = _write_batch(writer, parquet_path, summaries, pending)
                 pending, pending_n = [], 0
-        if pending:
-            writer = _write_batch(writer, parquet_path, summaries, pending)
     finally:
         if writer is not None:
             writer.close()

@@ -17,6 +17,7 @@ from typing import Any
 from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
 from prov.model import ProvBundle, ProvDocument, QualifiedName
 
+from yprov_wf.collectors.energy import rollup
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
 
@@ -37,10 +38,11 @@ def task_document(task: TaskRecord) -> ProvDocument:
 def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDocument:
     """The workflow activity, its tasks and their data flow, and the collection of task bundles."""
     doc, user, ywf = _document(wf.namespace)
+    totals = rollup([t.attributes for t in tasks], wf.started, wf.ended)  # energy, emissions, durations
     w = doc.activity(
         user[v.workflow_id(wf.workflow_id)], _time(wf.started), _time(wf.ended),
         _attrs(ywf, {"prov:type": ywf[v.WORKFLOW_RUN], "name": wf.name, "status": wf.status,
-                     "engine": wf.engine, "error": wf.error, **wf.environment, **wf.attributes}),
+                     "engine": wf.engine, "error": wf.error, **wf.environment, **wf.attributes, **totals}),
     )
     _params(doc, user, ywf, w, ("workflow", wf.workflow_id), wf.params, wf.started)
     coll = doc.collection(user[v.collection_id(wf.workflow_id)], {PROV_TYPE: ywf[v.TASK_COLLECTION]})

@@ -152,6 +152,8 @@ def replay_workflow(path: Path) -> WorkflowRecord | None:
     for event in read_events(path):
         if event["event"] == "workflow_opened":
             wf = decode(WorkflowRecord, event)
+        elif event["event"] == "workflow_environment" and wf is not None:
+            wf.environment.update(event.get("environment", {}))
         elif event["event"] == "workflow_closed" and wf is not None:
             wf.status, wf.ended, wf.error = event["status"], event["ended"], event.get("error")
     return wf

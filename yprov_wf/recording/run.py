@@ -62,6 +62,7 @@ class Run:
         self._model_sources: dict[int, str] = {}
         self._flops_epoch: dict[tuple[str, str | None], int] = {}  # FLOPs of the batches since the last epoch total
         self._token = None
+        self._collectors: Any = None
         self.closed = False
 
     @property
@@ -69,14 +70,28 @@ class Run:
         return RunInfo(self.run_id, self.record.experiment, self.task.record.task_id,
                        self.workflow.record.workflow_id, self.workflow.dir.root)
 
+    @property
+    def collectors(self) -> Any:
+        """The run's resource collectors (``yprov_wf.collectors.run_collectors.RunCollectors``), made on
+        first use with the options of start_run, else of its task, else of its workflow."""
+        if self._collectors is None:
+            from yprov_wf.collectors.run_collectors import RunCollectors
+
+            t = self.task
+            self._collectors = RunCollectors(self, t.collectors, t.energy, t.energy_country)
+        return self._collectors
+
     # -- lifecycle -----------------------------------------------------------------------------------
-    def open(self) -> Run:
+    def open(self, system_metrics_interval: float | None = None) -> Run:
         _warm_up_once()
         self.task.emit("run_opened", encode(self.record))
         self.record = self.task.record.run(self.run_id)  # the instance the journal events update
         self.task.runs.append(self)
         self._token = current.run_var.set(self)
         current.register(self)
+        interval = system_metrics_interval or self.task.system_metrics_interval
+        if interval and not isinstance(self.metrics, NullMetricStore):
+            self.collectors.start_background(interval)
         return self
 
     def end(self, status: str = COMPLETED, error: str | None = None) -> None:
@@ -90,10 +105,15 @@ class Run:
         except ValueError:
             if current.run_var.get() is self:
                 current.run_var.set(None)
+        if self._collectors is not None:  # stops and joins the background sampler first
+            for name, reason in self._collectors.close().items():
+                attribute = f"{name}Unavailable"
+                if attribute.isidentifier():
+                    self.task.set_attribute(attribute, reason[:500])
         self.metrics.close()
         wdir = self.workflow.dir
         series, metrics_file = [], None
-        if self.metrics.path.exists() and not self.workflow.broken:
+        if not self.workflow.broken and (self.metrics.path.exists() or wdir.sampler_log(self.run_id).exists()):
             result = self.workflow.io(finalize_run_metrics, wdir, self.run_id)
             if result is not None:
                 series, metrics_file = result
@@ -314,8 +334,8 @@ _warmed = threading.Event()
 
 
 def _warm_up_once() -> None:
-    """Import what end_run needs (numpy, pyarrow, prov: ~0.4 s) on a daemon thread while the run trains,
-    so that the first end_run in a process costs what every later one does."""
+    """Import what end_run needs (numpy, pyarrow, prov: ~0.4 s) and what the collectors need on a daemon
+    thread while the run trains, so that the first end_run in a process costs what every later one does."""
     if _warmed.is_set():
         return
     _warmed.set()
@@ -323,6 +343,13 @@ def _warm_up_once() -> None:
     def work() -> None:
         import importlib
 
+        try:  # the collector registry (entry points, ~35 ms) and NVML's bindings: log_system_metrics' first call
+            from yprov_wf.collectors.registry import collector_names
+
+            collector_names()
+            importlib.import_module("pynvml")
+        except Exception:
+            pass
         for name in ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "prov.model",
                      "prov.serializers.provjson"):
             try:
@@ -335,12 +362,13 @@ def _warm_up_once() -> None:
 
 def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, DataRecord | None]:
     """Turn the run's metric log into its Parquet file; returns the series summaries and the file."""
-    log = wdir.metrics_log(run_id)
-    if not log.exists():
+    logs = [p for p in (wdir.metrics_log(run_id), wdir.sampler_log(run_id)) if p.exists()]
+    if not logs:
         return [], None
     target = wdir.metrics_file(run_id)
-    series = finalize_series(log, target)
-    log.unlink()
+    series = finalize_series(logs, target)
+    for log in logs:
+        log.unlink()
     if not series:
         return [], None
     return series, DataRecord(path=wdir.relative(target), sha256=sha256_file(target), size=target.stat().st_size)

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from yprov_wf import describe
-from yprov_wf.environment import runtime_environment
+from yprov_wf.collectors.energy import COUNTRY_ENV, ENERGY_ENV, check_country, energy_enabled, energy_meter
+from yprov_wf.collectors.registry import warn_once
+from yprov_wf.collectors.run_collectors import check_interval, check_names
+from yprov_wf.environment import InBackground, runtime_environment
 from yprov_wf.errors import warn_degraded
 from yprov_wf.layout import WorkflowDir, atomic_write, new_run_id, new_workflow_run_id, safe_name, sha256_file
 from yprov_wf.prov.vocabulary import check_namespace
@@ -130,7 +133,10 @@ class WorkflowScope(_Scope):
                  run_id: str | None = None, params: Mapping[str, Any] | None = None, engine: str = "python",
                  env_vars: Iterable[str] = (), artifact_roots: Iterable[PathLike] | None = None,
                  owner: bool = True, expected_tasks: int | None = None,
-                 attributes: Mapping[str, Scalar] | None = None) -> None:
+                 attributes: Mapping[str, Scalar] | None = None, system_metrics_interval: float | None = None,
+                 collectors: Iterable[str] | None = None, energy: bool | None = None,
+                 energy_country: str | None = None, env_allow: Iterable[str] = (),
+                 env_deny: Iterable[str] = ()) -> None:
         self.name = _check_name(name, "workflow name")
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
@@ -138,7 +144,13 @@ class WorkflowScope(_Scope):
         self.run_id = safe_name(run_id, "workflow run id") if run_id is not None else None
         self.params = dict(params or {})
         self.engine = engine
-        self.env_vars = tuple(env_vars)
+        self.env_vars = _names(env_vars, "env_vars")
+        self.env_allow = _names(env_allow, "env_allow")
+        self.env_deny = _names(env_deny, "env_deny")
+        self.system_metrics_interval = check_interval(system_metrics_interval)
+        self.collectors = check_names(collectors)
+        self.energy = energy_enabled(energy) if energy is not None else None
+        self.energy_country = check_country(energy_country) if energy_country is not None else None
         self.artifact_roots = tuple(Path(p) for p in artifact_roots or ())
         self.owner = owner
         self.expected_tasks = expected_tasks  # distributed: wait for this many task files before closing
@@ -152,7 +164,10 @@ class WorkflowScope(_Scope):
         return WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir,
                              params=self.params or _call_params(fn, args, kwargs), engine=self.engine,
                              env_vars=self.env_vars, artifact_roots=self.artifact_roots,
-                             attributes=self.attributes)
+                             attributes=self.attributes,
+                             system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
+                             energy=self.energy, energy_country=self.energy_country, env_allow=self.env_allow,
+                             env_deny=self.env_deny)
 
     def open(self) -> WorkflowScope:
         self._enter_context()
@@ -161,8 +176,12 @@ class WorkflowScope(_Scope):
         self.record = WorkflowRecord(
             workflow_id=self.run_id, name=self.name, namespace=self.namespace, started=time.time(),
             engine=self.engine, params=param_records(self.params),
-            environment=runtime_environment(self.env_vars), attributes=dict(self.attributes),
+            environment=runtime_environment(self.env_vars, self.env_allow, self.env_deny),
+            attributes=dict(self.attributes),
         )
+        self._slow_env = InBackground() if self.owner else None
+        if energy_enabled(self.energy):  # start the process's tracker now, in the background
+            energy_meter(self.energy_country).start()
         self.journal = Journal(self.dir.workflow_journal)
         if self.owner:
             self.io(self.journal.append, "workflow_opened", encode(self.record))
@@ -179,6 +198,10 @@ class WorkflowScope(_Scope):
         rec.status, rec.ended, rec.error = status, time.time(), error
         if not self.owner:  # a participant writes only its task files; the owner writes workflow.json
             return
+        if self._slow_env is not None:
+            slow = self._slow_env.result()
+            rec.environment.update(slow)
+            self.io(self.journal.append, "workflow_environment", {"environment": slow})
         if self.expected_tasks:
             _wait_for_task_files(self.dir, self.expected_tasks)
         self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error})
@@ -189,8 +212,14 @@ class WorkflowScope(_Scope):
 
     @property
     def environment(self) -> dict[str, str]:
-        """Environment variables that make tasks in a child process join this workflow run."""
-        return {RUN_DIR_ENV: str(self.dir.root.resolve())}
+        """Environment variables that make tasks in a child process join this workflow run (and track
+        energy there too when this workflow does)."""
+        env = {RUN_DIR_ENV: str(self.dir.root.resolve())}
+        if self.energy:
+            env[ENERGY_ENV] = "1"
+            if self.energy_country:
+                env[COUNTRY_ENV] = self.energy_country
+        return env
 
     def io(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a provenance write; on failure warn once and stop writing (the user's work goes on)."""
@@ -248,7 +277,9 @@ class TaskScope(_Scope):
                  params: Mapping[str, Any] | None = None, run_id: str | None = None, attempt: int = 1,
                  attributes: Mapping[str, Scalar] | None = None, namespace: str | None = None,
                  save_dir: PathLike | None = None, parent_task: str | None = None,
-                 workflow: WorkflowScope | None = None, started: float | None = None) -> None:
+                 workflow: WorkflowScope | None = None, started: float | None = None,
+                 system_metrics_interval: float | None = None, collectors: Iterable[str] | None = None,
+                 energy: bool | None = None, energy_country: str | None = None) -> None:
         self.name = _check_name(name, "task name")
         if workflow is not None and not isinstance(workflow, WorkflowScope):
             raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
@@ -264,6 +295,11 @@ class TaskScope(_Scope):
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace, self.save_dir = namespace, save_dir
         self.parent_task = parent_task
+        self.system_metrics_interval = check_interval(system_metrics_interval)
+        self.collectors = check_names(collectors)
+        self.energy = energy_enabled(energy) if energy is not None else None
+        self.energy_country = check_country(energy_country) if energy_country is not None else None
+        self._energy: Any = None
         self.owns_workflow = False
         self.runs: list[Any] = []
 
@@ -271,7 +307,9 @@ class TaskScope(_Scope):
         return TaskScope(self.name, inputs=self.inputs, outputs=self.outputs,
                          params=self.params or _call_params(fn, args, kwargs), attempt=self.attempt,
                          attributes=self.attributes, namespace=self.namespace, save_dir=self.save_dir,
-                         workflow=self._parent)
+                         workflow=self._parent,
+                         system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
+                         energy=self.energy, energy_country=self.energy_country)
 
     def open(self) -> TaskScope:
         missing = [str(p) for p in self.inputs if not p.is_file()]
@@ -286,6 +324,15 @@ class TaskScope(_Scope):
             if joined and self.parent_task is None:
                 self.parent_task = os.environ.get(PARENT_TASK_ENV) or None
         self.workflow = wf
+        # options not given on the task come from its workflow
+        if self.system_metrics_interval is None:
+            self.system_metrics_interval = wf.system_metrics_interval
+        if self.collectors is None:
+            self.collectors = wf.collectors
+        if self.energy is None:
+            self.energy = energy_enabled(wf.energy)
+        if self.energy_country is None:
+            self.energy_country = wf.energy_country
         self._enter_context()
         wf.tasks.append(self)
         self.run_id = self.run_id or new_run_id(self.name)
@@ -298,6 +345,10 @@ class TaskScope(_Scope):
         )
         self.journal = Journal(wf.dir.task_journal(self.run_id))
         wf.io(self.journal.append, "task_opened", encode(self.record))
+        if self.energy:
+            from yprov_wf.collectors.energy import TaskEnergy
+
+            self._energy = TaskEnergy(self.energy_country, self.record.started)
         return self
 
     def emit(self, event: str, payload: dict[str, Any]) -> None:
@@ -341,7 +392,13 @@ class TaskScope(_Scope):
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
         wf = self.workflow
         outputs = [_file_record(p) for p in self.outputs if p.is_file()]
-        self.emit("task_closed", {"status": status, "ended": ended or time.time(), "error": error,
+        ended = ended or time.time()
+        if self._energy is not None:
+            try:
+                self.attributes.update(self._energy.totals(ended))
+            except Exception as exc:  # a provenance-side failure: warn, never break the task
+                warn_once("energy", f"could not total the task's energy ({type(exc).__name__}: {exc})")
+        self.emit("task_closed", {"status": status, "ended": ended, "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.io(write_task_file, wf.dir, self.record)
         self.journal.close()
@@ -426,6 +483,16 @@ def _paths(paths: Iterable[PathLike], what: str) -> list[PathLike]:
     for p in out:
         if not isinstance(p, (str, os.PathLike)):
             raise TypeError(f"{what} must be file paths, got {type(p).__name__}")
+    return out
+
+
+def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = [names]
+    out = tuple(names)
+    for n in out:
+        if not isinstance(n, str) or not n:
+            raise TypeError(f"{what} must be names (non-empty str), got {n!r}")
     return out
 
 
