@@ -40,7 +40,7 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
     w = doc.activity(
         user[v.workflow_id(wf.workflow_id)], _time(wf.started), _time(wf.ended),
         _attrs(ywf, {"prov:type": ywf[v.WORKFLOW_RUN], "name": wf.name, "status": wf.status,
-                     "engine": wf.engine, "error": wf.error, **wf.environment}),
+                     "engine": wf.engine, "error": wf.error, **wf.environment, **wf.attributes}),
     )
     _params(doc, user, ywf, w, ("workflow", wf.workflow_id), wf.params, wf.started)
     coll = doc.collection(user[v.collection_id(wf.workflow_id)], {PROV_TYPE: ywf[v.TASK_COLLECTION]})

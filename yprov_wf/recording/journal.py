@@ -149,4 +149,5 @@ def replay_workflow(path: Path) -> WorkflowRecord | None:
             wf = decode(WorkflowRecord, event)
         elif event["event"] == "workflow_closed" and wf is not None:
             wf.status, wf.ended, wf.error = event["status"], event["ended"], event.get("error")
+            wf.attributes.update(event.get("attributes", {}))
     return wf

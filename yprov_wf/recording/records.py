@@ -156,3 +156,4 @@ class WorkflowRecord:
     error: str | None = None
     params: list[ParamRecord] = field(default_factory=list)
     environment: dict[str, Scalar] = field(default_factory=dict)
+    attributes: dict[str, Scalar] = field(default_factory=dict)  # engine-specific ids and settings

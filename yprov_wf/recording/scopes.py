@@ -133,7 +133,7 @@ class WorkflowScope(_Scope):
     def __init__(self, name: str, *, namespace: str | None = None, save_dir: PathLike | None = None,
                  run_id: str | None = None, params: Mapping[str, Any] | None = None, engine: str = "python",
                  env_vars: Iterable[str] = (), artifact_roots: Iterable[PathLike] | None = None,
-                 owner: bool = True) -> None:
+                 owner: bool = True, attributes: Mapping[str, Scalar] | None = None) -> None:
         self.name = _check_name(name, "workflow name")
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
         self.save_dir = Path(save_dir) if save_dir is not None else default_save_dir()
@@ -143,6 +143,7 @@ class WorkflowScope(_Scope):
         self.env_vars = tuple(env_vars)
         self.artifact_roots = tuple(Path(p) for p in artifact_roots or ())
         self.owner = owner
+        self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         if not owner and run_id is None:
             raise ValueError("a workflow joined from another process needs the run_id of the owner")
         self._warned = False
@@ -152,7 +153,8 @@ class WorkflowScope(_Scope):
     def _fresh(self, fn, args, kwargs) -> WorkflowScope:
         return WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir,
                              params=self.params or _call_params(fn, args, kwargs), engine=self.engine,
-                             env_vars=self.env_vars, artifact_roots=self.artifact_roots)
+                             env_vars=self.env_vars, artifact_roots=self.artifact_roots,
+                             attributes=self.attributes)
 
     def open(self) -> WorkflowScope:
         self._enter_context()
@@ -161,7 +163,7 @@ class WorkflowScope(_Scope):
         self.record = WorkflowRecord(
             workflow_id=self.run_id, name=self.name, namespace=self.namespace, started=time.time(),
             engine=self.engine, params=_param_records(self.params),
-            environment=runtime_environment(self.env_vars),
+            environment=runtime_environment(self.env_vars), attributes=dict(self.attributes),
         )
         self.journal = Journal(self.dir.workflow_journal)
         if self.owner:
@@ -179,11 +181,18 @@ class WorkflowScope(_Scope):
         rec.status, rec.ended, rec.error = status, time.time(), error
         if not self.owner:  # a participant writes only its task files; the owner writes workflow.json
             return
-        self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error})
+        self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error,
+                                                         "attributes": rec.attributes})
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
         if not self.broken:
             self.io(_remove_journal, self.journal.path)
+
+    def set_attribute(self, name: str, value: Scalar) -> None:
+        """An engine-specific attribute of the workflow activity (e.g. an engine's own state name)."""
+        self.attributes[_check_attribute(name)] = value
+        if self._state != "new":
+            self.record.attributes[name] = value
 
     @property
     def environment(self) -> dict[str, str]:
