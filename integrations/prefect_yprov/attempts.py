@@ -30,6 +30,7 @@ from prefect_yprov.rundirs import find_run_dir
 CRASHED = "crashed"  # a BaseException (KeyboardInterrupt, SystemExit, cancellation) ended the attempt
 CACHED = "cached"  # Prefect reused a cached result; the function did not run
 _SIMPLE = (str, int, float, bool, Path)
+MAX_ELEMENTS = 64  # items of a list/tuple argument or result digested one by one (beyond: the whole only)
 
 
 @dataclass
@@ -138,6 +139,8 @@ def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) ->
         return
     if result is not None and not _is_prefect_state(result):
         attempt.scope.log_output(result, name="return")
+        for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
+            attempt.scope.log_output(item, name=name)
 
 
 def _raised(attempt: Attempt | None, exc: BaseException) -> None:
@@ -264,7 +267,16 @@ def split_values(parameters: Mapping[str, Any], task_inputs: Mapping[str, Any],
         upstream = any(getattr(i, "input_type", None) == "task_run" for i in task_inputs.get(key, ()))
         if record_values and value is not None and (upstream or not simple):
             values[key] = value
+            if upstream:  # a list of upstream results (e.g. a .map's futures) used each of them
+                values.update(_elements(key, value))
     return params, values
+
+
+def _elements(name: str, value: Any) -> list[tuple[str, Any]]:
+    """The items of a short list or tuple, named ``name[i]`` (so each is linked by its own digest)."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ELEMENTS:
+        return []
+    return [(f"{name}[{i}]", item) for i, item in enumerate(value) if item is not None]
 
 
 def guarded(fn: Callable[..., Any], *args: Any) -> Any:
