@@ -30,7 +30,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import prefect  # noqa: E402
-
 import prefect_yprov  # noqa: E402
 from prefect_yprov import attempts, flows  # noqa: E402
 

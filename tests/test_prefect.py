@@ -17,9 +17,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from prefect.cache_policies import INPUTS  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+from prefect_yprov import ProvFlow, ProvTask, flow, task  # noqa: E402
 
 import yprov_wf as yp  # noqa: E402
-from prefect_yprov import ProvFlow, ProvTask, flow, task  # noqa: E402
 from tests.conftest import NS, bundle_of, by_type, load, relations  # noqa: E402
 from yprov_wf.prov.reading import literal as value  # noqa: E402
 

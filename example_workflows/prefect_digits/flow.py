@@ -30,11 +30,11 @@ import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
 from prefect import unmapped  # noqa: E402
+from prefect_yprov import flow, task  # noqa: E402  (instead of: from prefect import flow, task)
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 import yprov_wf as yp  # noqa: E402
-from prefect_yprov import flow, task  # noqa: E402  (instead of: from prefect import flow, task)
 
 
 def _plain_pipeline():

@@ -21,11 +21,10 @@ from typing import Any
 from uuid import UUID
 
 import yprov_wf as yp
-from yprov_wf.errors import ProvenanceWarning
-from yprov_wf.layout import safe_name
-
 from prefect_yprov.options import ProvOptions
 from prefect_yprov.rundirs import find_run_dir
+from yprov_wf.errors import ProvenanceWarning
+from yprov_wf.layout import safe_name
 
 CRASHED = "crashed"  # a BaseException (KeyboardInterrupt, SystemExit, cancellation) ended the attempt
 CACHED = "cached"  # Prefect reused a cached result; the function did not run
@@ -93,7 +92,7 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     options = options.merged(getattr(flow, "_yprov_options", None))
     if parameters is None:
         parameters = bound_arguments(fn, args, kwargs)
-    params, values = split_values(parameters, task_run.task_inputs or {}, options.record_values)
+    params, values = split_values(parameters, task_run.task_inputs or {}, options.digests_values)
     joined = _workflow_for(task_run.flow_run_id, flow, options)
     name = ctx.task.name
     scope = yp.TaskScope(
@@ -135,7 +134,7 @@ def _workflow_for(flow_run_id: UUID | None, flow: Any, options: ProvOptions) -> 
 
 
 def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) -> None:
-    if attempt is None or not options.record_values:
+    if attempt is None or not options.digests_values:
         return
     if result is not None and not _is_prefect_state(result):
         attempt.scope.log_output(result, name="return")
@@ -149,9 +148,9 @@ def _raised(attempt: Attempt | None, exc: BaseException) -> None:
     from yprov_wf.recording.current import error_text
 
     attempt.error = error_text(exc)
-    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, cancellation: no hook follows
-        if _take(attempt):
-            _close(attempt, CRASHED, "Crashed")
+    # KeyboardInterrupt, SystemExit, cancellation: no state hook follows, so close it here
+    if not isinstance(exc, Exception) and _take(attempt):
+        _close(attempt, CRASHED, "Crashed")
 
 
 def on_completion(task: Any, task_run: Any, state: Any) -> None:

@@ -19,13 +19,12 @@ from typing import Any
 from prefect.flows import Flow
 
 import yprov_wf as yp
-from yprov_wf.layout import safe_name
-from yprov_wf.recording.current import error_text
-
 from prefect_yprov import attempts
 from prefect_yprov.attempts import CRASHED, guarded
 from prefect_yprov.options import ProvOptions, take_options
 from prefect_yprov.rundirs import forget_run_dir, register_run_dir
+from yprov_wf.layout import safe_name
+from yprov_wf.recording.current import error_text
 
 
 class ProvFlow(Flow):
@@ -120,7 +119,7 @@ def _open(fn: Callable[..., Any], options: ProvOptions, args: tuple, kwargs: dic
         parent = None
     if parent is not None:  # a subflow inherits where and how its parent records
         options = options.merged(ProvOptions(parent.save_dir, parent.namespace))
-    params, values = attempts.split_values(attempts.bound_arguments(fn, args, kwargs), {}, options.record_values)
+    params, values = attempts.split_values(attempts.bound_arguments(fn, args, kwargs), {}, options.digests_values)
     member = None
     if parent is not None:
         member = yp.TaskScope(name, params=params, run_id=f"{safe_name(name)[:40]}-{flow_run.id}",
@@ -157,7 +156,7 @@ def _close(opened: _FlowRun | None, exc: BaseException | None, result: Any, opti
     wf.close(status, error)
     forget_run_dir(opened.flow, wf.run_id)
     if opened.member is not None:
-        if exc is None and options.record_values:
+        if exc is None and options.digests_values:
             attempts.record_result(attempts.Attempt(opened.member, None), result, options)
         opened.member.set_attribute("prefectState", state)
         opened.member.close(status, error)

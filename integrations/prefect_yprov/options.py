@@ -28,19 +28,23 @@ class ProvOptions:
 
     save_dir: Path | None = None
     namespace: str | None = None
-    record_values: bool = True
+    record_values: bool | None = None  # None: inherit (default True)
+
+    @property
+    def digests_values(self) -> bool:
+        return self.record_values is not False
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> ProvOptions:
         """Take the provenance options out of a decorator's keyword arguments, checking each."""
         save_dir = kwargs.pop("save_dir", None)
         namespace = kwargs.pop("namespace", None)
-        record_values = kwargs.pop("record_values", True)
+        record_values = kwargs.pop("record_values", None)
         if save_dir is not None and not isinstance(save_dir, (str, os.PathLike)):
             raise TypeError(f"save_dir must be a str or path, got {type(save_dir).__name__}")
         if namespace is not None:
             namespace = check_namespace(namespace)
-        if not isinstance(record_values, bool):
+        if record_values is not None and not isinstance(record_values, bool):
             raise TypeError(f"record_values must be a bool, got {record_values!r}")
         return cls(Path(save_dir) if save_dir is not None else None, namespace, record_values)
 
