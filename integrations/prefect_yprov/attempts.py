@@ -104,13 +104,15 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     )
     try:
         scope.open()
-        for key, value in values.items():
-            scope.log_input(value, name=key)
     except BaseException:
-        if not scope.closed and scope._state != "new":
-            scope.close("failed", "recording the task's inputs failed")
         if joined is not None:
             joined.close()
+        raise
+    try:
+        for key, value in values.items():
+            scope.log_input(value, name=key)
+    except BaseException as exc:
+        _close(Attempt(scope, joined), "failed", None, f"recording the task's inputs failed: {exc!r}")
         raise
     attempt = Attempt(scope, joined)
     if register:
