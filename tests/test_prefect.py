@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import warnings
 
 for _name, _value in {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -209,20 +210,22 @@ def test_a_cache_hit_is_recorded_as_such(save_dir):
     @task(cache_policy=INPUTS, persist_result=True)
     def expensive(x: int) -> list[int]:
         calls.append(x)
-        return [x, x * x]
+        return [x + 1, x * x]  # (not x itself: Prefect would take the next call's x for this task's result)
 
     @task
     def consume(values: list[int]) -> int:
         return sum(values)
 
+    key = secrets.randbits(40)  # Prefect's result storage outlives the test API: a fresh input per run
+
     @flow(save_dir=save_dir, namespace=NS)
     def cached_flow():
-        first = expensive(12345)
-        second = expensive(12345)
+        first = expensive(key)
+        second = expensive(key)
         return consume(second), first == second
 
     total, same = cached_flow()
-    assert (total, same, calls) == (12345 + 12345 ** 2, True, [12345])
+    assert (total, same, calls) == (key + 1 + key ** 2, True, [key])
     (run_dir,) = _runs(save_dir, "cached-flow")
     by_name = sorted((a for a in _tasks(run_dir).values() if a["ywf:name"] == "expensive"),
                      key=lambda a: a["prov:startTime"])
@@ -346,3 +349,20 @@ def test_an_unwritable_provenance_folder_warns_once_and_the_flow_returns_the_sam
     assert recorded == plain == 6.0
     assert len([w for w in caught if issubclass(w.category, yp.ProvenanceWarning)]) == 1
     assert blocker.read_text().startswith("a file")
+
+
+def test_a_crashing_task_is_recorded_as_crashed(save_dir):
+    @task
+    def exits() -> None:
+        raise SystemExit(3)
+
+    @flow(save_dir=save_dir, namespace=NS)
+    def crashing():
+        return exits()
+
+    with pytest.raises(BaseException):  # noqa: B017 (Prefect re-raises the crash as it sees fit)
+        crashing()
+    (run_dir,) = _runs(save_dir, "crashing")
+    (attrs,) = _tasks(run_dir).values()
+    assert (attrs["ywf:status"], attrs["ywf:prefectState"]) == ("crashed", "Crashed")
+    assert attrs["ywf:error"].startswith("SystemExit")

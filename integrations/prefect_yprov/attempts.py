@@ -152,7 +152,7 @@ def _raised(attempt: Attempt | None, exc: BaseException) -> None:
     attempt.error = error_text(exc)
     # KeyboardInterrupt, SystemExit, cancellation: no state hook follows, so close it here
     if not isinstance(exc, Exception) and _take(attempt):
-        _close(attempt, CRASHED, "Crashed")
+        _close(attempt, CRASHED, "Crashed", attempt.error)
 
 
 def on_completion(task: Any, task_run: Any, state: Any) -> None:
