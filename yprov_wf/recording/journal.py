@@ -156,4 +156,5 @@ def replay_workflow(path: Path) -> WorkflowRecord | None:
             wf.environment.update(event.get("environment", {}))
         elif event["event"] == "workflow_closed" and wf is not None:
             wf.status, wf.ended, wf.error = event["status"], event["ended"], event.get("error")
+            wf.attributes.update(event.get("attributes", {}))
     return wf

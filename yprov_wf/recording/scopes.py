@@ -204,11 +204,18 @@ class WorkflowScope(_Scope):
             self.io(self.journal.append, "workflow_environment", {"environment": slow})
         if self.expected_tasks:
             _wait_for_task_files(self.dir, self.expected_tasks)
-        self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error})
+        self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error,
+                                                         "attributes": rec.attributes})
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
         if not self.broken:
             self.io(_remove_journal, self.journal.path, True)
+
+    def set_attribute(self, name: str, value: Scalar) -> None:
+        """An engine-specific attribute of the workflow activity (e.g. an engine's own state name)."""
+        self.attributes[_check_attribute(name)] = value
+        if self._state != "new":
+            self.record.attributes[name] = value
 
     @property
     def environment(self) -> dict[str, str]:

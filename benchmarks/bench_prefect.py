@@ -1,0 +1,126 @@
+"""Added cost per task of prefect_yprov against plain Prefect, measured in the same run.
+
+The same 50-task flow (a chain: each task gets the previous task's result, so data flow is recorded
+too) is run with ``prefect.flow``/``prefect.task`` and with ``prefect_yprov.flow``/``task``, alternating,
+several times (the order inside each pair alternates); the added cost per task is the median over
+pairs of (ours − plain) / 50. A second flow runs the 50 tasks with ``.map`` on the thread pool.
+Because end-to-end flow times carry Prefect's own noise (its API server, event backlog), the time
+spent inside prefect_yprov's recording steps is also timed directly (opening and closing each task's
+bundle, digesting results, and the flow's workflow.json) and reported per task. Run from the repo root:
+``.venv/bin/python benchmarks/bench_prefect.py [--repeats 5] [--tasks 50]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PREFECT_HOME", str(REPO / "build" / "prefect-home"))
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import prefect  # noqa: E402
+import prefect_yprov  # noqa: E402
+from prefect_yprov import attempts, flows  # noqa: E402
+
+_spent = [0.0]  # seconds inside prefect_yprov's recording steps
+
+
+def _timing(module, name: str) -> None:
+    """Accumulate the time spent in ``module.name`` (looked up at call time by the wrappers)."""
+    original = getattr(module, name)
+
+    def timed_step(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _spent[0] += time.perf_counter() - t0
+
+    setattr(module, name, timed_step)
+
+
+for _module, _name in ((attempts, "begin"), (attempts, "record_result"), (attempts, "on_completion"),
+                       (flows, "_open"), (flows, "_close")):
+    _timing(_module, _name)
+
+
+def step(x: int) -> int:
+    return x + 1
+
+
+def build(flow_deco, task_deco, n: int, mapped: bool, **flow_options):
+    """A flow of ``n`` tasks: a chain of direct calls, or one ``.map`` over ``n`` inputs."""
+    t = task_deco(step)
+
+    def chain() -> int:
+        x = 0
+        for _ in range(n):
+            x = t(x)
+        return x
+
+    def fan_out() -> int:
+        return sum(f.result() for f in t.map(list(range(n))))
+
+    body = fan_out if mapped else chain
+    return flow_deco(body, name=f"bench-{'map' if mapped else 'chain'}", **flow_options)
+
+
+def timed(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def measure(n: int, repeats: int, mapped: bool, save_dir: str) -> tuple[list[float], list[float], list[float]]:
+    """(plain flow seconds, our flow seconds, our recording seconds) per repeat."""
+    plain = build(prefect.flow, prefect.task, n, mapped)
+    ours = build(prefect_yprov.flow, prefect_yprov.task, n, mapped, save_dir=save_dir,
+                 namespace="https://example.org/bench/")
+    timed(plain), timed(ours)  # warm-up: server start, imports, first-run costs
+    plain_s, ours_s, spent_s = [], [], []
+    for i in range(repeats):
+        _spent[0] = 0.0
+        if i % 2:
+            ours_s.append(timed(ours))
+            plain_s.append(timed(plain))
+        else:
+            plain_s.append(timed(plain))
+            ours_s.append(timed(ours))
+        spent_s.append(_spent[0])
+    return plain_s, ours_s, spent_s
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    n = args.tasks
+    print(f"prefect {prefect.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+          f"{n} tasks per flow, {args.repeats} alternating pairs, medians")
+    print(f"{'flow':<8} {'plain Prefect s':>16} {'prefect_yprov s':>16} {'added ms/task':>14} {'ratio':>7} "
+          f"{'recording ms/task':>18} {'plain ms/task':>14}")
+    with tempfile.TemporaryDirectory() as save_dir:
+        for mapped in (False, True):
+            plain_s, ours_s, spent_s = measure(n, args.repeats, mapped, save_dir)
+            added = statistics.median((o - p) / n * 1000 for o, p in zip(ours_s, plain_s))
+            p, o = statistics.median(plain_s), statistics.median(ours_s)
+            spent = statistics.median(spent_s) / n * 1000
+            print(f"{'map' if mapped else 'chain':<8} {p:>16.3f} {o:>16.3f} {added:>14.2f} {o / p:>7.2f} "
+                  f"{spent:>18.2f} {p / n * 1000:>14.2f}")
+    print("target: added cost <= 5 ms per task (median); 'recording' is the time inside prefect_yprov itself")
+
+
+if __name__ == "__main__":
+    main()

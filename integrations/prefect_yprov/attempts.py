@@ -1,0 +1,293 @@
+"""One Prefect task-run attempt as one yprov-wf task bundle.
+
+The bundle is opened inside the task function itself (so it lives in the task's own context: the
+thread pool's copied context, the asyncio task, or a Dask worker), which is what makes ``start_run`` and
+``log_*`` in the task body nest into it. It is closed once Prefect has decided what the attempt became:
+by the task's ``on_completion`` / ``on_failure`` hooks (Completed, Cached, Failed, TimedOut), by the next
+attempt of the same task run (the previous one was retried), or at once for a crash (BaseException).
+A cache hit never calls the function: the ``on_completion`` hook records it as its own attempt.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import yprov_wf as yp
+from prefect_yprov.options import ProvOptions
+from prefect_yprov.rundirs import find_run_dir
+from yprov_wf.errors import ProvenanceWarning
+from yprov_wf.layout import safe_name
+
+CRASHED = "crashed"  # a BaseException (KeyboardInterrupt, SystemExit, cancellation) ended the attempt
+CACHED = "cached"  # Prefect reused a cached result; the function did not run
+_SIMPLE = (str, int, float, bool, Path)
+MAX_ELEMENTS = 64  # items of a list/tuple argument or result digested one by one (beyond: the whole only)
+
+
+@dataclass
+class Attempt:
+    """An open attempt: its task scope, the workflow it joined (in another process), its error."""
+
+    scope: yp.TaskScope
+    joined: yp.WorkflowScope | None
+    error: str | None = None
+
+
+_open: dict[UUID, Attempt] = {}
+_lock = threading.Lock()
+_warned: list[str] = []
+
+
+def wrap(fn: Callable[..., Any], options: ProvOptions) -> Callable[..., Any]:
+    """The task function, recording each call made by Prefect's task engine as an attempt."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            attempt = guarded(begin, fn, options, args, kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                guarded(_raised, attempt, exc)
+                raise
+            guarded(record_result, attempt, result, options)
+            return result
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        attempt = guarded(begin, fn, options, args, kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            guarded(_raised, attempt, exc)
+            raise
+        guarded(record_result, attempt, result, options)
+        return result
+    return run
+
+
+def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwargs: dict,
+          parameters: Mapping[str, Any] | None = None, register: bool = True) -> Attempt | None:
+    """Open the bundle of the attempt now running in this context (None outside a Prefect task run)."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    ctx = TaskRunContext.get()
+    if ctx is None or ctx.task_run is None:
+        return None  # the plain function called directly (task.fn(...)): nothing to record
+    task_run = ctx.task_run
+    with _lock:
+        previous = _open.pop(task_run.id, None)
+    if previous is not None:  # the last attempt of this task run failed and Prefect is retrying it
+        _close(previous, "failed", task_run.state_name or "Retrying", previous.error)
+    flow_ctx = FlowRunContext.get()
+    flow = flow_ctx.flow if flow_ctx is not None else None
+    options = options.merged(getattr(flow, "_yprov_options", None))
+    if parameters is None:
+        parameters = bound_arguments(fn, args, kwargs)
+    params, values = split_values(parameters, task_run.task_inputs or {}, options.digests_values)
+    joined = _workflow_for(task_run.flow_run_id, flow, options)
+    name = ctx.task.name
+    scope = yp.TaskScope(
+        name, params=params, run_id=f"{safe_name(name)[:40]}-{task_run.id}-{max(task_run.run_count, 1)}",
+        attempt=max(task_run.run_count, 1), namespace=options.namespace, save_dir=options.save_dir,
+        attributes={"flowRunId": str(task_run.flow_run_id) if task_run.flow_run_id else None,
+                    "taskRunId": str(task_run.id), "taskRunName": task_run.name, "taskKey": task_run.task_key,
+                    "runCount": max(task_run.run_count, 1), "cacheHit": False},
+    )
+    try:
+        scope.open()
+    except BaseException:
+        if joined is not None:
+            joined.close()
+        raise
+    try:
+        for key, value in values.items():
+            scope.log_input(value, name=key)
+    except BaseException as exc:
+        _close(Attempt(scope, joined), "failed", None, f"recording the task's inputs failed: {exc!r}")
+        raise
+    attempt = Attempt(scope, joined)
+    if register:
+        with _lock:
+            _open[task_run.id] = attempt
+    return attempt
+
+
+def _workflow_for(flow_run_id: UUID | None, flow: Any, options: ProvOptions) -> yp.WorkflowScope | None:
+    """A participant scope for the flow's run folder when this context does not already see that run
+    (a Dask worker process); None when the flow's workflow is current here, or there is no flow."""
+    if flow_run_id is None:
+        return None
+    current = yp.current_workflow()
+    if current is not None and not current.closed and current.run_id == str(flow_run_id):
+        return None
+    run_dir = find_run_dir(str(flow_run_id), flow, options.save_dir)
+    if run_dir is None:
+        return None
+    return yp.join_workflow(run_dir).open()
+
+
+def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) -> None:
+    if attempt is None or not options.digests_values:
+        return
+    if result is not None and not _is_prefect_state(result):
+        attempt.scope.log_output(result, name="return")
+        for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
+            attempt.scope.log_output(item, name=name)
+
+
+def _raised(attempt: Attempt | None, exc: BaseException) -> None:
+    if attempt is None:
+        return
+    from yprov_wf.recording.current import error_text
+
+    attempt.error = error_text(exc)
+    # KeyboardInterrupt, SystemExit, cancellation: no state hook follows, so close it here
+    if not isinstance(exc, Exception) and _take(attempt):
+        _close(attempt, CRASHED, "Crashed", attempt.error)
+
+
+def on_completion(task: Any, task_run: Any, state: Any) -> None:
+    """Hook: close the attempt as completed, or record a cache hit (the function did not run)."""
+    guarded(_completed, task, task_run, state)
+
+
+def on_failure(task: Any, task_run: Any, state: Any) -> None:
+    """Hook: close the attempt as failed with its error (retries exhausted, or none asked for)."""
+    guarded(_failed, task, task_run, state)
+
+
+def _completed(task: Any, task_run: Any, state: Any) -> None:
+    cached = state.name == "Cached"
+    with _lock:
+        attempt = _open.pop(task_run.id, None)
+    if attempt is None:
+        if not cached:
+            return
+        attempt = _cache_hit(task, state)
+        if attempt is None:
+            return
+    if cached:
+        attempt.scope.set_attribute("cacheHit", True)
+    _close(attempt, CACHED if cached else "completed", state.name)
+
+
+def _failed(task: Any, task_run: Any, state: Any) -> None:
+    with _lock:
+        attempt = _open.pop(task_run.id, None)
+    if attempt is None:  # failed before its function ran (e.g. a bad parameter): still an attempt
+        attempt = begin(None, _options_of(task), (), {}, parameters=_context_parameters(), register=False)
+        if attempt is None:
+            return
+    _close(attempt, "failed", state.name, attempt.error or state.message)
+
+
+def _cache_hit(task: Any, state: Any) -> Attempt | None:
+    attempt = begin(None, _options_of(task), (), {}, parameters=_context_parameters(), register=False)
+    if attempt is None:
+        return None
+    record_result(attempt, _state_value(state), _options_of(task))
+    return attempt
+
+
+def _close(attempt: Attempt, status: str, state_name: str | None, error: str | None = None) -> None:
+    scope = attempt.scope
+    if state_name:
+        scope.set_attribute("prefectState", state_name)
+    scope.close(status, error if status != "completed" and status != CACHED else None)
+    if attempt.joined is not None:
+        attempt.joined.close()
+
+
+def _take(attempt: Attempt) -> bool:
+    """Remove ``attempt`` from the open ones; False if a hook already closed it."""
+    with _lock:
+        for key, value in list(_open.items()):
+            if value is attempt:
+                del _open[key]
+                return True
+    return False
+
+
+def _options_of(task: Any) -> ProvOptions:
+    return getattr(task, "_yprov_options", None) or ProvOptions()
+
+
+def _context_parameters() -> dict[str, Any]:
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    return dict(ctx.parameters or {}) if ctx is not None else {}
+
+
+def _state_value(state: Any) -> Any:
+    from prefect._internal.result_records import ResultRecord
+
+    data = state.data
+    return data.result if isinstance(data, ResultRecord) else data
+
+
+def _is_prefect_state(value: Any) -> bool:
+    from prefect.client.schemas.objects import State
+
+    return isinstance(value, State)
+
+
+def bound_arguments(fn: Callable[..., Any] | None, args: tuple, kwargs: dict) -> dict[str, Any]:
+    if fn is None:
+        return {}
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return dict(kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def split_values(parameters: Mapping[str, Any], task_inputs: Mapping[str, Any],
+           record_values: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(params, values): simple values become params; large objects, and any value that came from
+    another task's result, are recorded as inputs by digest (which links the two tasks)."""
+    from prefect.futures import PrefectFuture
+
+    params, values = {}, {}
+    for key, value in parameters.items():
+        if isinstance(value, PrefectFuture):
+            continue  # not resolved (a hook before the call): its producer is linked by the engine
+        simple = value is None or isinstance(value, _SIMPLE)
+        if simple:
+            params[key] = value
+        upstream = any(getattr(i, "input_type", None) == "task_run" for i in task_inputs.get(key, ()))
+        if record_values and value is not None and (upstream or not simple):
+            values[key] = value
+            if upstream:  # a list of upstream results (e.g. a .map's futures) used each of them
+                values.update(_elements(key, value))
+    return params, values
+
+
+def _elements(name: str, value: Any) -> list[tuple[str, Any]]:
+    """The items of a short list or tuple, named ``name[i]`` (so each is linked by its own digest)."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ELEMENTS:
+        return []
+    return [(f"{name}[{i}]", item) for i, item in enumerate(value) if item is not None]
+
+
+def guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a recording step; a provenance-side failure warns once per kind and the task goes on."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        kind = f"{fn.__name__}:{type(exc).__name__}"
+        if kind not in _warned:
+            _warned.append(kind)
+            warnings.warn(f"prefect-yprov: recording failed ({type(exc).__name__}: {exc}); "
+                          "the task runs on without it", ProvenanceWarning, stacklevel=3)
+        return None
