@@ -95,7 +95,7 @@ def summarise(lrs: list[float], accuracies: list[float], models: list[str]) -> d
     return {"best_lr": lrs[best], "test_accuracy": accuracies[best], "model": models[best]}
 
 
-@flow(name="prefect-digits", namespace=NAMESPACE)
+@flow(name="prefect-digits", namespace=NAMESPACE, system_metrics_interval=1.0, energy=True)
 def digits_flow(work_dir: str = "build/prefect_digits", lrs: tuple[float, ...] = (0.01, 0.003),
                 epochs: int = 5, seed: int = 0) -> dict:
     Path(work_dir).mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,7 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     scope = yp.TaskScope(
         name, params=params, run_id=f"{safe_name(name)[:40]}-{task_run.id}-{max(task_run.run_count, 1)}",
         attempt=max(task_run.run_count, 1), namespace=options.namespace, save_dir=options.save_dir,
+        system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(task_run.flow_run_id) if task_run.flow_run_id else None,
                     "taskRunId": str(task_run.id), "taskRunName": task_run.name, "taskKey": task_run.task_key,
                     "runCount": max(task_run.run_count, 1), "cacheHit": False},

@@ -131,7 +131,7 @@ def _open(fn: Callable[..., Any], options: ProvOptions, args: tuple, kwargs: dic
             member.log_input(value, name=key)
     workflow = yp.WorkflowScope(
         name, namespace=options.namespace, save_dir=options.save_dir, run_id=str(flow_run.id), params=params,
-        engine="prefect",
+        engine="prefect", system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(flow_run.id), "flowRunName": flow_run.name,
                     "runCount": max(flow_run.run_count, 1), "parentFlowRunId": parent.run_id if parent else None,
                     "parentTaskRunId": member.run_id if member else None},

@@ -9,7 +9,7 @@ from typing import Any
 
 from yprov_wf.prov.vocabulary import check_namespace
 
-OPTION_NAMES = ("save_dir", "namespace", "record_values")
+OPTION_NAMES = ("save_dir", "namespace", "record_values", "system_metrics_interval", "energy")
 
 
 def take_options(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +29,8 @@ class ProvOptions:
     save_dir: Path | None = None
     namespace: str | None = None
     record_values: bool | None = None  # None: inherit (default True)
+    system_metrics_interval: float | None = None  # background system sampling of the ML runs, seconds
+    energy: bool | None = None  # codecarbon energy and emission totals per task and flow run
 
     @property
     def digests_values(self) -> bool:
@@ -40,13 +42,20 @@ class ProvOptions:
         save_dir = kwargs.pop("save_dir", None)
         namespace = kwargs.pop("namespace", None)
         record_values = kwargs.pop("record_values", None)
+        interval = kwargs.pop("system_metrics_interval", None)
+        energy = kwargs.pop("energy", None)
         if save_dir is not None and not isinstance(save_dir, (str, os.PathLike)):
             raise TypeError(f"save_dir must be a str or path, got {type(save_dir).__name__}")
         if namespace is not None:
             namespace = check_namespace(namespace)
         if record_values is not None and not isinstance(record_values, bool):
             raise TypeError(f"record_values must be a bool, got {record_values!r}")
-        return cls(Path(save_dir) if save_dir is not None else None, namespace, record_values)
+        if energy is not None and not isinstance(energy, bool):
+            raise TypeError(f"energy must be a bool, got {energy!r}")
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float))
+                                     or not interval > 0):
+            raise ValueError(f"system_metrics_interval must be a positive number of seconds, got {interval!r}")
+        return cls(Path(save_dir) if save_dir is not None else None, namespace, record_values, interval, energy)
 
     def merged(self, other: ProvOptions | None) -> ProvOptions:
         """These options, with unset ones taken from ``other`` (e.g. a task's from its flow's)."""
@@ -56,4 +65,4 @@ class ProvOptions:
                              for f in fields(self)))
 
     def as_kwargs(self) -> dict[str, Any]:
-        return {"save_dir": self.save_dir, "namespace": self.namespace, "record_values": self.record_values}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
