@@ -64,7 +64,7 @@ try:
 except ImportError:
     out["export_s"] = None
 else:
-    t = time.perf_counter(); rdf.export(root, store=Path(sys.argv[1]) / "store"); out["export_s"] = time.perf_counter() - t
+    t = time.perf_counter(); rdf.load(root, Path(sys.argv[1]) / "store"); out["export_s"] = time.perf_counter() - t
 out["bundles"] = len(doc["bundle"])
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
