@@ -366,3 +366,27 @@ def test_a_crashing_task_is_recorded_as_crashed(save_dir):
     (attrs,) = _tasks(run_dir).values()
     assert (attrs["ywf:status"], attrs["ywf:prefectState"]) == ("crashed", "Crashed")
     assert attrs["ywf:error"].startswith("SystemExit")
+
+
+def test_ddp_inside_a_prefect_task_nests_the_ranks_under_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    spec = importlib.util.spec_from_file_location("ddp_prefect_flow",
+                                                  REPO / "example_workflows" / "ddp_digits" / "prefect_flow.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from pathlib import Path
+
+    root = Path(module.ddp_flow(nproc=2, epochs=1))
+    wf = load(root / "workflow.json")
+    tasks = by_type(wf, "TaskRun")
+    (launcher,) = [i for i, a in tasks.items() if a["ywf:name"] == "ddp_train"]
+    ranks = {i: a for i, a in tasks.items() if "ywf:rank" in a}
+    assert sorted(int(value(a["ywf:rank"])) for a in ranks.values()) == [0, 1]
+    starters = {r["prov:activity"]: r["prov:starter"] for r in relations(wf, "wasStartedBy")}
+    assert all(starters[i] == launcher for i in ranks), "each rank's task was started by the Prefect task"
+    assert len(relations(wf, "hadMember")) == 3
