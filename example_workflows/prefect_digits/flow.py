@@ -74,7 +74,7 @@ def split_and_scale(images: np.ndarray, labels: np.ndarray, work_dir: str, seed:
 def train(split: str, lr: float, epochs: int, seed: int) -> str:
     """The plain example's training: a nested ML run with params, per-step loss, per-epoch validation
     accuracy, system metrics and a model version per epoch."""
-    yp.current_task().log_input(split, name="split")
+    yp.current_task().log_input(Path(split), name="split")
     model_path = Path(split).with_name(f"mlp-lr{lr}.pt")
     pipeline.train(Path(split), model_path, lr, epochs, seed)
     yp.current_task().log_output(model_path, name="model")
@@ -84,7 +84,7 @@ def train(split: str, lr: float, epochs: int, seed: int) -> str:
 @task
 def evaluate(split: str, model_path: str) -> float:
     """Test accuracy of one trained model (a small ML run of its own)."""
-    yp.current_task().log_input(model_path, name="model")
+    yp.current_task().log_input(Path(model_path), name="model")
     return pipeline.evaluate(Path(split), Path(model_path))
 
 

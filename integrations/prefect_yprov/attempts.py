@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -111,7 +112,7 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
         raise
     try:
         for key, value in values.items():
-            scope.log_input(value, name=key)
+            scope.log_input(value, name=key, value=not _is_file(value))
     except BaseException as exc:
         _close(Attempt(scope, joined), "failed", None, f"recording the task's inputs failed: {exc!r}")
         raise
@@ -140,9 +141,9 @@ def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) ->
     if attempt is None or not options.digests_values:
         return
     if result is not None and not _is_prefect_state(result):
-        attempt.scope.log_output(result, name="return")
+        attempt.scope.log_output(result, name="return", value=not _is_file(result))
         for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
-            attempt.scope.log_output(item, name=name)
+            attempt.scope.log_output(item, name=name, value=not _is_file(item))
 
 
 def _raised(attempt: Attempt | None, exc: BaseException) -> None:
@@ -292,3 +293,9 @@ def guarded(fn: Callable[..., Any], *args: Any) -> Any:
             warnings.warn(f"prefect-yprov: recording failed ({type(exc).__name__}: {exc}); "
                           "the task runs on without it", ProvenanceWarning, stacklevel=3)
         return None
+
+
+def _is_file(value: Any) -> bool:
+    """A ``pathlib.Path`` (or other path object) naming an existing file is recorded as that file;
+    strings and everything else are values."""
+    return isinstance(value, os.PathLike) and Path(value).is_file()

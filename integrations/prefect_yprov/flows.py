@@ -128,7 +128,7 @@ def _open(fn: Callable[..., Any], options: ProvOptions, args: tuple, kwargs: dic
                                           "subflowRunId": str(flow_run.id), "subflowRunName": flow_run.name})
         member.open()
         for key, value in values.items():
-            member.log_input(value, name=key)
+            member.log_input(value, name=key, value=True)
     workflow = yp.WorkflowScope(
         name, namespace=options.namespace, save_dir=options.save_dir, run_id=str(flow_run.id), params=params,
         engine="prefect", system_metrics_interval=options.system_metrics_interval, energy=options.energy,

@@ -373,15 +373,17 @@ class TaskScope(_Scope):
         and are started by this task."""
         return {**self.workflow.environment, PARENT_TASK_ENV: self.record.task_id}
 
-    def log_input(self, item: Any, name: str | None = None) -> DataRecord:
-        """Record a file (a path) or an in-memory value the task used, identified by its sha256."""
-        rec = _data_record(item, name)
+    def log_input(self, item: Any, name: str | None = None, *, value: bool = False) -> DataRecord:
+        """Record a file (a path) or an in-memory value the task used, identified by its sha256.
+        ``value=True`` records a str or path as a value rather than the file it names."""
+        rec = _data_record(item, name, value)
         self.emit("task_input", encode(rec))
         return rec
 
-    def log_output(self, item: Any, name: str | None = None) -> DataRecord:
-        """Record a file (a path) or a value (e.g. the task's result) the task generated."""
-        rec = _data_record(item, name)
+    def log_output(self, item: Any, name: str | None = None, *, value: bool = False) -> DataRecord:
+        """Record a file (a path) or a value (e.g. the task's result) the task generated; ``value`` as in
+        :meth:`log_input`."""
+        rec = _data_record(item, name, value)
         self.emit("task_output", encode(rec))
         return rec
 
@@ -464,10 +466,10 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
             if isinstance(v, (str, int, float, bool, Path)) or v is None}
 
 
-def _data_record(item: Any, name: str | None) -> DataRecord:
+def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description)
-    if isinstance(item, (str, os.PathLike)):
+    if isinstance(item, (str, os.PathLike)) and not value:
         path = Path(item)
         if not path.is_file():
             raise FileNotFoundError(f"data file {str(item)!r} not found")
