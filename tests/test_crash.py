@@ -13,8 +13,9 @@ from tests.conftest import REPO, bundle_of, by_type, load, only_run_dir, run_pyt
 from yprov_wf.cli import main as cli
 
 
-def _statuses(root):
-    b = bundle_of(next((root / "tasks").glob("*.json")))
+def _statuses(root, task_name=""):
+    """(run, task, workflow) activity attributes of the (first) task named ``task_name``."""
+    b = bundle_of(next((root / "tasks").glob(f"{task_name}*.json")))
     (run,) = by_type(b, "MLRun").values()
     (task,) = by_type(b, "TaskRun").values()
     (wf,) = by_type(load(root / "workflow.json"), "WorkflowRun").values()
@@ -80,7 +81,7 @@ with yp.workflow("killed", namespace="https://example.org/", save_dir="prov"):
     assert cli(["validate", str(root)]) == 1, "an unrecovered run is a finding"
 
     assert cli(["recover", str(tmp_path / "prov")]) == 0
-    run, task, wf = _statuses_by_name(root, "train")
+    run, task, wf = _statuses(root, "train-")
     assert run["ywf:status"] == task["ywf:status"] == wf["ywf:status"] == "crashed"
     b = bundle_of(next((root / "tasks").glob("train-*.json")))
     assert [a["ywf:key"] for a in by_type(b, "Parameter").values()] == ["lr"]
@@ -92,14 +93,6 @@ with yp.workflow("killed", namespace="https://example.org/", save_dir="prov"):
     assert len(by_type(load(root / "workflow.json"), "TaskRun")) == 2
     assert cli(["validate", str(root)]) == 0
     assert cli(["recover", str(root)]) == 0, "recovering twice is harmless"
-
-
-def _statuses_by_name(root, name):
-    b = bundle_of(next((root / "tasks").glob(f"{name}-*.json")))
-    (run,) = by_type(b, "MLRun").values()
-    (task,) = by_type(b, "TaskRun").values()
-    (wf,) = by_type(load(root / "workflow.json"), "WorkflowRun").values()
-    return run, task, wf
 
 
 def test_recover_leaves_a_live_process_alone(tmp_path):
