@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,26 @@ def targets(anchor_names: list[str]) -> list[Target]:
         except (subprocess.CalledProcessError, RuntimeError) as exc:
             print(f"[anchors] {name}: could not build its venv ({exc}); skipped", flush=True)
     return found
+
+
+def run_rounds(script: Path, jobs: list[tuple[str, Target, dict[str, Any]]], rounds: int, label: str = "round",
+               timeout: float = 3600) -> dict[str, list[Any]]:
+    """Run every (name, target, spec) job in a fresh worker once per round, interleaved so that load
+    changes hit every job alike; a job that fails is reported and dropped."""
+    results: dict[str, list[Any]] = {name: [] for name, _, _ in jobs}
+    alive = list(jobs)
+    for r in range(rounds):
+        for job in list(alive):
+            name, target, spec = job
+            t0 = time.perf_counter()
+            try:
+                results[name].append(run_worker(script, target, spec, timeout=timeout))
+            except WorkerError as exc:
+                print(f"[{label} {r + 1}] {name} FAILED, dropped:\n{exc}", flush=True)
+                alive.remove(job)
+                continue
+            print(f"[{label} {r + 1}/{rounds}] {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    return results
 
 
 def run_worker(script: Path, target: Target, spec: dict[str, Any], timeout: float = 3600) -> Any:

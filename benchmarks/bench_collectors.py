@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _anchors import Target, WorkerError, run_worker, targets
+from _anchors import Target, run_rounds, targets
 from _harness import Row, emit, median, open_lib, print_table, save_json, worker_spec
 
 SCRIPT = Path(__file__)
@@ -204,24 +204,6 @@ def _worker(spec: dict[str, Any]) -> None:
 # -- main ---------------------------------------------------------------------------------------------
 
 
-def _collect(jobs: list[tuple[str, Target, dict[str, Any]]], rounds: int) -> dict[str, list[dict[str, Any]]]:
-    """Run every job once per round, interleaved; a job that fails is reported and dropped."""
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in jobs}
-    alive = list(jobs)
-    for r in range(rounds):
-        for job in list(alive):
-            name, target, spec = job
-            t0 = time.perf_counter()
-            try:
-                results[name].append(run_worker(SCRIPT, target, spec, timeout=1800))
-            except WorkerError as exc:
-                print(f"[round {r + 1}] {name} FAILED, dropped:\n{exc}", flush=True)
-                alive.remove(job)
-                continue
-            print(f"[round {r + 1}/{rounds}] {name}: {time.perf_counter() - t0:.1f} s", flush=True)
-    return results
-
-
 def _values(results: dict[str, list[dict[str, Any]]], name: str, key: str) -> list[float]:
     return [float(r[key]) for r in results.get(name, []) if key in r]
 
@@ -262,10 +244,10 @@ def main() -> None:
     parts = set(args.only or ["system", "hot", "training", "workflow"])
     jobs = [j for j in jobs if {"system": "system", "log_metric": "hot", "training": "training",
                                 "workflow": "workflow"}[j[2]["kind"]] in parts]
-    results = _collect(jobs, rounds)
+    results = run_rounds(SCRIPT, jobs, rounds, timeout=1800)
     if not args.no_naive and "workflow" in parts:
         naive_spec = {"kind": "naive", "tasks": tasks, "work_s": work_s}
-        results.update(_collect([("workflow, tracker per task", ours, naive_spec)], 1))
+        results.update(run_rounds(SCRIPT, [("workflow, tracker per task", ours, naive_spec)], 1, timeout=1800))
 
     ours_sys = _values(results, "yprov_wf system", "per call")
     rows = [Row(f"{name.split()[0]} {runs[0].get('version', '?')}, log_system_metrics",

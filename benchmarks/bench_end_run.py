@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _anchors import Target, WorkerError, run_python, run_worker, targets
+from _anchors import Target, WorkerError, run_python, run_rounds, targets
 from _harness import VALUE, Row, emit, median, open_lib, print_table, save_json, worker_spec
 
 SCRIPT = Path(__file__)
@@ -88,23 +88,6 @@ def _imports(tgts: list[Target], repeats: int) -> dict[str, dict[str, list[Any]]
     return out
 
 
-def _runs(tgts: list[Target], repeats: int, spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """``repeats`` fresh worker processes per target, interleaved; a failing target is dropped."""
-    out: dict[str, list[dict[str, Any]]] = {t.lib: [] for t in tgts}
-    alive = list(tgts)
-    for r in range(repeats):
-        for target in list(alive):
-            t0 = time.perf_counter()
-            try:
-                out[target.lib].append(run_worker(SCRIPT, target, spec))
-            except WorkerError as exc:
-                print(f"{spec['mode']} {target.label} FAILED, dropped:\n{exc}", flush=True)
-                alive.remove(target)
-                continue
-            print(f"[{spec['mode']} {r + 1}/{repeats}] {target.label}: {time.perf_counter() - t0:.1f} s", flush=True)
-    return out
-
-
 def _ms(values: list[float]) -> list[float]:
     return [v * 1000 for v in values]
 
@@ -175,8 +158,8 @@ def main() -> None:
     tgts = targets(["yprov4ml", "mlflow"])
     imports = _imports(tgts, imports_n)
     yprov = [t for t in tgts if t.lib != "mlflow"]
-    fixed = _runs(yprov, procs, {"mode": "fixed", "runs": runs})
-    big = _runs(yprov, big_n, {"mode": "big", "points": points})
+    fixed = run_rounds(SCRIPT, [(t.lib, t, {"mode": "fixed", "runs": runs}) for t in yprov], procs, "fixed")
+    big = run_rounds(SCRIPT, [(t.lib, t, {"mode": "big", "points": points}) for t in yprov], big_n, "big")
     summary = _report(imports, fixed, big, points)
     save_json(args.json, {"imports": imports, "fixed": fixed, "big": big, "medians": summary})
 

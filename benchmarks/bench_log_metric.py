@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _anchors import Target, WorkerError, run_worker, targets
+from _anchors import Target, run_rounds, targets
 from _harness import VALUE, Row, emit, median, open_lib, print_table, save_json, worker_spec
 
 SCRIPT = Path(__file__)
@@ -123,23 +123,6 @@ def _worker(spec: dict[str, Any]) -> None:
         emit(_yprov(lib, spec["calls"]))
 
 
-def _collect(tgts: list[Target], rounds: int, spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Run every target once per round, interleaved; a target that fails once is dropped."""
-    results: dict[str, list[dict[str, Any]]] = {t.lib: [] for t in tgts}
-    alive = list(tgts)
-    for r in range(rounds):
-        for target in list(alive):
-            t0 = time.perf_counter()
-            try:
-                results[target.lib].append(run_worker(SCRIPT, target, spec))
-            except WorkerError as exc:
-                print(f"[round {r + 1}] {target.label} FAILED, dropped:\n{exc}", flush=True)
-                alive.remove(target)
-                continue
-            print(f"[round {r + 1}/{rounds}] {target.label}: {time.perf_counter() - t0:.1f} s", flush=True)
-    return results
-
-
 def _rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
     """Table rows: every figure, compared with ours in the same scenario (1 key for MLflow)."""
 
@@ -187,7 +170,7 @@ def main() -> None:
         f"{rounds} rounds, Python {platform.python_version()}, save_after_n_logs=100"
     )
     tgts = [Target("baseline", sys.executable, {}, "python baseline"), *targets(["yprov4ml", "mlflow"])]
-    results = _collect(tgts, rounds, spec)
+    results = run_rounds(SCRIPT, [(t.lib, t, spec) for t in tgts], rounds)
     for run in results.get("mlflow", [])[:1]:
         for key, msg in run.items():
             if key.endswith("error"):

@@ -35,8 +35,22 @@ from yprov_wf.recording.summary import load_workflow_runs
 _COLUMNS = ["key", "context", "step", "value", "timestamp"]
 
 
+class _RecordView:
+    """The status and params of the record a view wraps (runs, tasks and workflows alike)."""
+
+    record: Any
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def params(self) -> dict[str, Scalar]:
+        return {p.key: p.value for p in self.record.params}
+
+
 @dataclass(frozen=True)
-class MLRun:
+class MLRun(_RecordView):
     """One ML run (start_run … end_run) as recorded; ``record`` holds every field."""
 
     record: RunRecord
@@ -50,14 +64,6 @@ class MLRun:
     @property
     def experiment(self) -> str:
         return self.record.experiment
-
-    @property
-    def status(self) -> str:
-        return self.record.status
-
-    @property
-    def params(self) -> dict[str, Scalar]:
-        return {p.key: p.value for p in self.record.params}
 
     @property
     def series(self) -> list[SeriesSummary]:
@@ -121,7 +127,7 @@ class MLRun:
 
 
 @dataclass(frozen=True)
-class TaskRun:
+class TaskRun(_RecordView):
     """One task attempt (one PROV bundle) and its ML runs."""
 
     record: TaskRecord
@@ -136,14 +142,6 @@ class TaskRun:
         return self.record.name
 
     @property
-    def status(self) -> str:
-        return self.record.status
-
-    @property
-    def params(self) -> dict[str, Scalar]:
-        return {p.key: p.value for p in self.record.params}
-
-    @property
     def inputs(self) -> list[DataRecord]:
         return list(self.record.inputs)
 
@@ -153,7 +151,7 @@ class TaskRun:
 
 
 @dataclass(frozen=True)
-class WorkflowRun:
+class WorkflowRun(_RecordView):
     """One workflow run folder: its record, its task attempts and their ML runs."""
 
     record: WorkflowRecord
@@ -167,14 +165,6 @@ class WorkflowRun:
     @property
     def name(self) -> str:
         return self.record.name
-
-    @property
-    def status(self) -> str:
-        return self.record.status
-
-    @property
-    def params(self) -> dict[str, Scalar]:
-        return {p.key: p.value for p in self.record.params}
 
     @property
     def runs(self) -> list[MLRun]:
