@@ -13,7 +13,7 @@ import pytest
 import yprov_wf as yp
 from tests.conftest import NS, REPO, bundle_of, by_type, load, only_run_dir, run_python
 from yprov_wf.collectors.energy import rollup
-from yprov_wf.environment import _head_commit, environment_variables, installed_packages
+from yprov_wf.environment import _head_commit, _platform, environment_variables, installed_packages
 from yprov_wf.prov.reading import literal
 
 ENERGY_RUN = """
@@ -164,6 +164,25 @@ def test_installed_packages_agree_with_importlib_metadata():
     found = installed_packages()
     for name in ("numpy", "pyarrow", "prov", "codecarbon", "nvidia-ml-py"):
         assert found[name] == importlib.metadata.version(name), name
+
+
+def test_egg_info_folders_and_files_are_read_without_importlib_metadata(tmp_path, monkeypatch):
+    (tmp_path / "old_pkg.egg-info").mkdir()
+    (tmp_path / "old_pkg.egg-info" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: Old_Pkg\nVersion: 0.3\n\n"
+                                                           "Version: not a header\n")
+    (tmp_path / "flat-1.0-py3.11.egg-info").write_text("Metadata-Version: 1.0\nName: flat\nVersion: 1.0\n")
+    (tmp_path / "broken.egg-info").mkdir()  # no PKG-INFO: skipped
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert installed_packages() == {"old-pkg": "0.3", "flat": "1.0"}
+
+
+def test_platform_string_matches_the_standard_library_without_a_subprocess(monkeypatch):
+    import platform
+
+    expected = platform.platform(terse=True)
+    monkeypatch.setattr(platform, "_uname_cache", None)  # forget the processor that platform() just read
+    monkeypatch.setattr(subprocess, "Popen", None)  # any subprocess would fail now
+    assert _platform() == expected
 
 
 def test_head_commit_is_read_from_git_directly_even_in_a_worktree():
