@@ -320,6 +320,39 @@ def test_retry_attempts_are_separate_activities(save_dir):
     assert [(int(value(a["ywf:attempt"])), a["ywf:status"]) for a in tasks] == [(1, "failed"), (2, "completed")]
 
 
+def test_a_task_reported_after_it_ended_is_one_bundle_with_no_journal(tmp_path, save_dir):
+    from yprov_wf.layout import digest_path
+    from yprov_wf.recording.records import DataRecord
+
+    data = tmp_path / "shards"
+    (data / "b").mkdir(parents=True)
+    (data / "a.txt").write_text("a")
+    (data / "b" / "c.txt").write_text("c")
+    gone = DataRecord(path=str(tmp_path / "tmp.bin"), sha256="0" * 64, size=3)  # hashed before it was removed
+    with yp.workflow("w", namespace=NS, save_dir=save_dir) as wf:
+        rec = wf.write_finished_task("copy", started=100.0, ended=101.5, status="failed", error="exit 3",
+                                     inputs=[gone, tmp_path / "shards"], outputs=[data, tmp_path / "missing"],
+                                     params={"n": 2}, attributes={"rule": "copy"}, attempt=2)
+        assert not (wf.dir.root / "journal" / f"{rec.task_id}.jsonl").exists()
+        with pytest.raises(ValueError, match="attempt must be a positive int, got 0"):
+            wf.write_finished_task("copy", started=1.0, ended=2.0, attempt=0)
+    with pytest.raises(RuntimeError, match="'w' is not open"):
+        wf.write_finished_task("late", started=1.0, ended=2.0)
+    bundle = bundle_of(wf.dir.task_file(rec.task_id))
+    ((tid, task),) = by_type(bundle, "TaskRun").items()
+    assert (task["ywf:status"], task["ywf:error"], int(value(task["ywf:attempt"])), task["ywf:rule"]) == (
+        "failed", "exit 3", 2, "copy")
+    assert (task["prov:startTime"], task["prov:endTime"]) == ("1970-01-01T00:01:40+00:00",
+                                                              "1970-01-01T00:01:41.500000+00:00")
+    files = by_type(bundle, "DataFile")
+    used = {value(files[r["prov:entity"]]["ywf:sha256"]) for r in relations(bundle, "used") if r["prov:entity"] in files}
+    made = {value(files[r["prov:entity"]]["ywf:sha256"]) for r in relations(bundle, "wasGeneratedBy")
+            if r["prov:entity"] in files}
+    assert used == {"0" * 64, digest_path(data)[0]} and made == {digest_path(data)[0]}  # a folder, by its files
+    params = {p["ywf:key"]: p["prov:value"] for p in by_type(bundle, "Parameter").values()}
+    assert params == {"n": {"$": "2", "type": "xsd:int"}}
+
+
 def test_metric_value_types(save_dir):
     with yp.start_run(NS, "types", provenance_save_dir=save_dir) as run:
         yp.log_metric("np", np.float32(0.25))

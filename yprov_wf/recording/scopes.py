@@ -20,7 +20,7 @@ from yprov_wf.collectors.registry import warn_once
 from yprov_wf.collectors.run_collectors import check_interval, check_names
 from yprov_wf.environment import InBackground, runtime_environment
 from yprov_wf.errors import warn_degraded
-from yprov_wf.layout import WorkflowDir, atomic_write, new_run_id, new_workflow_run_id, safe_name, sha256_file
+from yprov_wf.layout import WorkflowDir, atomic_write, digest_path, new_run_id, new_workflow_run_id, safe_name
 from yprov_wf.prov.vocabulary import check_namespace
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import Journal, apply, encode
@@ -246,6 +246,33 @@ class WorkflowScope(_Scope):
                           f"({type(exc).__name__}: {exc}); "
                           "recording is off for this workflow run, your code goes on", stacklevel=4)
 
+    def write_finished_task(self, name: str, *, started: float, ended: float, status: str = COMPLETED,
+                            error: str | None = None, inputs: Iterable[DataRecord | PathLike] = (),
+                            outputs: Iterable[PathLike] = (), params: Mapping[str, Any] | None = None,
+                            attributes: Mapping[str, Scalar] | None = None, attempt: int = 1,
+                            run_id: str | None = None) -> TaskRecord | None:
+        """Record a task that has already ended as one bundle written at once, with no journal (nothing is
+        left to recover): for engines that report a task only afterwards, like Snakemake's log events.
+        ``inputs`` are paths or records hashed earlier (a temporary input may be gone by now); ``outputs``
+        that do not exist are left out. Returns the record, or None when recording is off."""
+        if self._state != "open":
+            raise RuntimeError(f"workflow run {self.name!r} is not open")
+        if not isinstance(attempt, int) or attempt < 1:
+            raise ValueError(f"attempt must be a positive int, got {attempt!r}")
+        if self.broken:
+            return None
+        record = TaskRecord(
+            task_id=safe_name(run_id, "task run id") if run_id is not None else new_run_id(name),
+            name=_check_name(name, "task name"), workflow_id=self.record.workflow_id, workflow_name=self.name,
+            namespace=self.namespace, started=float(started), attempt=attempt, host=socket.gethostname(),
+            pid=os.getpid(), status=status, ended=float(ended), error=error, params=param_records(params or {}),
+            inputs=[i if isinstance(i, DataRecord) else _file_record(Path(i)) for i in _paths_or_records(inputs)],
+            outputs=[_file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
+            attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
+        )
+        self.io(write_task_file, self.dir, record)
+        return record
+
     def allowed_artifact_roots(self) -> list[Path]:
         roots = [Path.cwd(), Path(tempfile.gettempdir()), self.dir.root, *self.artifact_roots]
         extra = os.environ.get("YPROV_WF_ARTIFACT_ROOTS")
@@ -319,7 +346,7 @@ class TaskScope(_Scope):
                          energy=self.energy, energy_country=self.energy_country)
 
     def open(self) -> TaskScope:
-        missing = [str(p) for p in self.inputs if not p.is_file()]
+        missing = [str(p) for p in self.inputs if not p.exists()]
         if missing:
             raise FileNotFoundError(f"task {self.name!r}: input file(s) not found: {', '.join(missing)}")
         wf = self._parent or current.workflow_var.get() or current.only_open(WorkflowScope)
@@ -400,7 +427,7 @@ class TaskScope(_Scope):
             if not run.closed:
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
         wf = self.workflow
-        outputs = [_file_record(p) for p in self.outputs if p.is_file()]
+        outputs = [_file_record(p) for p in self.outputs if p.exists()]
         ended = ended or time.time()
         if self._energy is not None:
             try:
@@ -471,8 +498,8 @@ def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description)
     if isinstance(item, (str, os.PathLike)) and not value:
         path = Path(item)
-        if not path.is_file():
-            raise FileNotFoundError(f"data file {str(item)!r} not found")
+        if not path.exists():
+            raise FileNotFoundError(f"data file or folder {str(item)!r} not found")
         rec = _file_record(path)
         rec.name = name
         return rec
@@ -481,8 +508,18 @@ def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord
 
 
 def _file_record(path: Path) -> DataRecord:
+    """A file, or a folder (``directory()`` outputs, dataset folders) by the digest of its files."""
     p = path.resolve()
-    return DataRecord(path=str(p), sha256=sha256_file(p), size=p.stat().st_size)
+    digest, size = digest_path(p)
+    return DataRecord(path=str(p), sha256=digest, size=size)
+
+
+def _paths_or_records(items: Iterable[DataRecord | PathLike]) -> list[DataRecord | PathLike]:
+    out = [items] if isinstance(items, (str, os.PathLike, DataRecord)) else list(items)
+    for i in out:
+        if not isinstance(i, (str, os.PathLike, DataRecord)):
+            raise TypeError(f"inputs must be file paths or DataRecords, got {type(i).__name__}")
+    return out
 
 
 def _paths(paths: Iterable[PathLike], what: str) -> list[PathLike]:
