@@ -76,7 +76,8 @@ rule all:
 
 rule prepare:
     output: "data.txt"
-    shell: "seq 1 10 > {{output}}"
+    params: n=10
+    shell: "seq 1 {{params.n}} > {{output}}"
 
 rule train:
     input: "data.txt"
@@ -196,6 +197,8 @@ def test_logger_records_files_commands_and_the_data_flow(cli_run):
     tasks = tasks_of(root)
     (prep,) = tasks["prepare"]
     assert value(prep["ywf:shellCommand"]) == "seq 1 10 > data.txt"
+    params = {value(p["ywf:key"]): value(p["prov:value"]) for p in by_type(prep["_bundle"], "Parameter").values()}
+    assert params == {"n": 10}  # a rule's params: without any wrapper
     assert file_digests(prep["_bundle"], "wasGeneratedBy", prep["_id"]) == {sha256(wd / "data.txt")}
     (summ,) = tasks["summarise"]
     assert file_digests(summ["_bundle"], "used", summ["_id"]) == {sha256(wd / "scores.txt"), sha256(wd / "report.txt")}
@@ -425,6 +428,59 @@ def test_unwritable_provenance_folder_never_fails_snakemake(tmp_path):
     assert (tmp_path / "prov").read_text() == "a file where the folder should be"
     dry = snakemake_cli(tmp_path, "-n", "--forceall", "--logger", "yprov", "--logger-yprov-save-dir", "dry")
     assert dry.returncode == 0 and not (tmp_path / "dry").exists()  # a dry run records nothing
+
+
+def test_directory_outputs_are_recorded_by_the_digest_of_their_files(tmp_path):
+    from yprov_wf.layout import digest_path
+
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
+        rule all:
+            input: "count.txt"
+        rule split:
+            output: directory("parts")
+            shell: "mkdir -p {output}/sub && echo a > {output}/a.txt && echo b > {output}/sub/b.txt"
+        rule count:
+            input: "parts"
+            output: "count.txt"
+            shell: "find {input} -type f | wc -l > {output}"
+    """))
+    result = snakemake_cli(tmp_path, "-c", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = run_dirs(tmp_path / "prov")[0]
+    tasks = tasks_of(root)
+    folder, _ = digest_path(tmp_path / "parts")
+    (split,), (count,) = tasks["split"], tasks["count"]
+    assert file_digests(split["_bundle"], "wasGeneratedBy", split["_id"]) == {folder}
+    assert file_digests(count["_bundle"], "used", count["_id"]) == {folder}
+    informed = {(r["prov:informed"], r["prov:informant"]) for r in relations(load(root / "workflow.json"),
+                                                                              "wasInformedBy")}
+    assert (count["_id"], split["_id"]) in informed
+
+
+def test_a_handler_that_snakemake_never_closes_still_closes_its_run(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys
+        from snakemake_interface_logger_plugins.common import LogEvent
+        from snakemake_interface_logger_plugins.tests import MockOutputSettings
+        import logging
+        from snakemake_logger_plugin_yprov import LogHandler, LogHandlerSettings
+        handler = LogHandler(common_settings=MockOutputSettings(),
+                             settings=LogHandlerSettings(save_dir="prov", namespace="{NS}"))
+        record = logging.LogRecord("snakemake", logging.INFO, "", 0, "", None, None)
+        record.event, record.workflow_id = LogEvent.WORKFLOW_STARTED, "f" * 36
+        handler.emit(record)
+        print(handler.run_dir)
+        sys.exit(0)  # no handler.close(), as with Snakemake versions that never call it
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations")])}
+    env.pop(RUN_DIR_ENV, None)
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_dir = Path(out.stdout.strip())
+    (wf_attrs,) = by_type(load(run_dir / "workflow.json"), "WorkflowRun").values()
+    assert value(wf_attrs["ywf:status"]) == "completed"
+    assert not (run_dir / "journal").exists()
 
 
 # -- the standard logger plugin tests, plus the events of one job ------------------------------------------

@@ -7,7 +7,9 @@ Settings (``--logger-yprov-<name>``): save-dir, namespace, workflow-name, log-ta
 """
 
 import logging
+import atexit
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,26 @@ from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
+
+
+def _attach_params(record: logging.LogRecord) -> None:
+    """JOB_INFO carries no ``params:``; the Job object that logs it has them, a few frames up this
+    synchronous logging call. Copied onto the record as plain values for the handler thread."""
+    from snakemake_logger_plugin_yprov.recorder import JOB_PARAMS
+    from snakemake_yprov.jobinfo import named_values
+
+    jobid = getattr(record, "jobid", None)
+    frame = sys._getframe(1)
+    for _ in range(16):
+        if frame is None:
+            return
+        job = frame.f_locals.get("self")
+        dag = getattr(job, "dag", None)
+        if dag is not None and hasattr(job, "params") and getattr(dag, "jobid", None) is not None:
+            if dag.jobid(job) == jobid:
+                setattr(record, JOB_PARAMS, named_values(job.params))
+            return
+        frame = frame.f_back
 
 
 def _parse_namespace(value: str) -> str:
@@ -93,13 +115,21 @@ class LogHandler(LogHandlerBase):
         self._snakemake_logger = snakemake_logger
 
     def _on_emitting_thread(self, record: logging.LogRecord) -> bool:
-        if self.recorder is not None and getattr(record, "event", None) == LogEvent.WORKFLOW_STARTED:
-            self._guard(self._start, record)
+        if self.recorder is not None:
+            event = getattr(record, "event", None)
+            if event == LogEvent.WORKFLOW_STARTED:
+                self._guard(self._start, record)
+            elif event == LogEvent.JOB_INFO:
+                self._guard(_attach_params, record)
         return True
 
     def _start(self, record: logging.LogRecord) -> None:
         assert self.recorder is not None
-        self.recorder.start(dict(record.__dict__), record.created)
+        if self.recorder.workflow is None:
+            self.recorder.start(dict(record.__dict__), record.created)
+            # for Snakemake versions or API users that never close the handler; registered after the core's
+            # own exit hook so that it runs first and closes the run with the status the events gave
+            atexit.register(self.close)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.recorder is not None:
@@ -132,6 +162,7 @@ class LogHandler(LogHandlerBase):
                               ProvenanceWarning, stacklevel=2)
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         if self._snakemake_logger is not None:
             self._snakemake_logger.removeFilter(self._on_emitting_thread)
             self._snakemake_logger = None

@@ -20,10 +20,13 @@ from snakemake_yprov.logtail import log_tail
 
 import yprov_wf as yp
 from yprov_wf.errors import ProvenanceWarning
-from yprov_wf.layout import sha256_file
+from yprov_wf.layout import digest_path
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
 
 # fmt_iofile appends these to flagged files in JOB_INFO; the job process sees the bare path
+# the job's params, which JOB_INFO lacks, added to its log record by the plugin (see __init__)
+JOB_PARAMS = "yprov_params"
+
 _ANNOTATION = re.compile(r" \((?:pipe|service|nodelocal|update|before update|access: [^()]*|cached"
                          r"|[^()]*storage[^()]*)\)$")
 
@@ -48,6 +51,7 @@ class _Job:
     inputs: list[DataRecord]
     outputs: list[str]
     logs: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Scalar] = field(default_factory=dict)
 
 
@@ -146,7 +150,7 @@ class WorkflowRecorder:
             self._jobs[jobid] = _Job(
                 jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
                 inputs=[r for r in map(_hash, inputs) if r is not None], outputs=outputs,
-                logs=[_strip(f) for f in ev.get("log") or ()],
+                logs=[_strip(f) for f in ev.get("log") or ()], params=dict(ev.get(JOB_PARAMS) or {}),
                 attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
             )
 
@@ -197,12 +201,9 @@ class WorkflowRecorder:
                     attrs["logTail"] = tail
             task_id = new_task_id(job.rule, job.key)
             self._claimed.add(task_id)  # ours: not a bundle that a later attempt wrote itself
-            task = yp.TaskScope(job.rule, run_id=task_id, attempt=job.attempt,
-                                workflow=self.workflow, started=job.started, attributes=attrs,
-                                outputs=[f for f in job.outputs if Path(f).is_file()]).open()
-            for rec in job.inputs:
-                task.log_input(rec)
-            task.close(status, error, ended=when)
+            self.workflow.write_finished_task(
+                job.rule, run_id=task_id, attempt=job.attempt, started=job.started, ended=when, status=status,
+                error=error, inputs=job.inputs, outputs=job.outputs, params=job.params, attributes=attrs)
         except Exception as exc:  # never fail the workflow for provenance
             self._broken = True
             warnings.warn(f"yprov-wf: stopped recording Snakemake jobs ({type(exc).__name__}: {exc})",
@@ -213,13 +214,20 @@ class WorkflowRecorder:
         root = self.run_dir
         assert root is not None
         prefix = task_prefix(job.rule, job.key)
-        found = {p.stem for p in (root / "tasks").glob(prefix + "*.json")}
-        found |= {p.stem for p in (root / "journal").glob(prefix + "*.jsonl")}
-        fresh = sorted(found - self._claimed)
+        found = _stems(root / "tasks", prefix, ".json") | _stems(root / "journal", prefix, ".jsonl")
+        fresh = found - self._claimed
         if fresh:
             self._claimed.update(fresh)
             return True
         return False
+
+
+def _stems(folder: Path, prefix: str, suffix: str) -> set[str]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return set()
+    return {n[:-len(suffix)] for n in names if n.startswith(prefix) and n.endswith(suffix)}
 
 
 def _default_name(snakefile: str) -> str:
@@ -232,12 +240,14 @@ def _strip(f: Any) -> str:
 
 
 def _hash(path: str) -> DataRecord | None:
+    """A file or ``directory()`` input, fingerprinted when the job starts."""
     p = Path(path)
     try:
-        if not p.is_file():
+        if not p.exists():
             return None
         p = p.resolve()
-        return DataRecord(path=str(p), sha256=sha256_file(p), size=p.stat().st_size)
+        digest, size = digest_path(p)
+        return DataRecord(path=str(p), sha256=digest, size=size)
     except OSError:
         return None
 

@@ -54,8 +54,8 @@ def from_snakemake(snakemake: Any) -> JobInfo:
                             f"without .{attr}")
     return JobInfo(
         rule=str(snakemake.rule), inputs=_files(snakemake.input), outputs=_files(snakemake.output),
-        logs=_files(getattr(snakemake, "log", [])), params=_named(getattr(snakemake, "params", None)),
-        wildcards={k: str(v) for k, v in _named(getattr(snakemake, "wildcards", None)).items()},
+        logs=_files(getattr(snakemake, "log", [])), params=named_values(getattr(snakemake, "params", None)),
+        wildcards={k: str(v) for k, v in named_values(getattr(snakemake, "wildcards", None)).items()},
         threads=getattr(snakemake, "threads", None), resources=_resources(getattr(snakemake, "resources", None)),
     )
 
@@ -67,8 +67,8 @@ def from_run_block(names: dict[str, Any]) -> JobInfo:
                         "or pass the snakemake object")
     return JobInfo(
         rule=str(names["rule"]), inputs=_files(names.get("input", [])), outputs=_files(names["output"]),
-        logs=_files(names.get("log", [])), params=_named(names.get("params")),
-        wildcards={k: str(v) for k, v in _named(names.get("wildcards")).items()},
+        logs=_files(names.get("log", [])), params=named_values(names.get("params")),
+        wildcards={k: str(v) for k, v in named_values(names.get("wildcards")).items()},
         threads=names.get("threads"), resources=_resources(names.get("resources")),
         jobid=names.get("jobid"),
     )
@@ -96,7 +96,7 @@ def _files(io: Any) -> list[str]:
     return [str(f) for f in io]
 
 
-def _named(nl: Any) -> dict[str, Any]:
+def named_values(nl: Any) -> dict[str, Any]:
     """A Snakemake Namedlist (params, wildcards) as a dict; unnamed entries by position."""
     if nl is None:
         return {}
@@ -110,7 +110,7 @@ def _named(nl: Any) -> dict[str, Any]:
 
 def _resources(nl: Any) -> dict[str, Scalar]:
     out: dict[str, Scalar] = {}
-    for k, v in _named(nl).items():
+    for k, v in named_values(nl).items():
         if k in _HIDDEN_RESOURCES or callable(v):
             continue
         out[k] = v if isinstance(v, (str, int, float, bool)) or v is None else str(v)

@@ -81,6 +81,7 @@ class JobScope:
                           f"({type(exc2).__name__}: {exc2})", ProvenanceWarning, stacklevel=2)
 
     def _open(self) -> None:
+        _warm_up()
         info = self.info
         ref = rendezvous.find_run()
         run_dir = ref.run_dir if ref is not None else None
@@ -97,10 +98,9 @@ class JobScope:
         attempt = _earlier_attempts(run_dir, task_prefix(info.rule, info.key)) + 1 if run_dir is not None else 1
         self.task = yp.TaskScope(
             info.rule, run_id=new_task_id(info.rule, info.key), workflow=self.workflow, attempt=attempt,
-            inputs=[f for f in info.inputs if Path(f).is_file()], outputs=info.outputs, params=info.params,
+            inputs=[f for f in info.inputs if Path(f).exists()], outputs=info.outputs, params=info.params,
             attributes={**info.attributes(), "recordedBy": "job"},
         ).open()
-        _warm_up()  # after opening: two threads importing at once would wait on the import lock
 
     def _abandon(self) -> None:
         for scope in (self.task, self.workflow):
