@@ -362,11 +362,13 @@ rule all:
 
 rule a:
     output: "a.txt"
+    group: "ab"
     shell: "echo a > {output}"
 
 rule b:
     input: "a.txt"
     output: "b.txt"
+    group: "ab"
     run:
         import os
         with job(snakemake):
@@ -377,7 +379,7 @@ rule b:
 
 
 def test_cluster_generic_jobs_join_through_the_pointer_file(tmp_path):
-    """Cluster-style submission, quiet progress: jobs join the run through the pointer file."""
+    """Cluster-style submission of a group job, quiet progress: jobs join the run through the pointer file."""
     submit = tmp_path / "submit.sh"
     submit.write_text(SUBMIT.format(var=RUN_DIR_ENV))
     submit.chmod(0o755)
@@ -397,6 +399,9 @@ def test_cluster_generic_jobs_join_through_the_pointer_file(tmp_path):
     assert value(series["ywf:last"]) == 0.0  # the variable was stripped: the pointer file did the work
     informed = {(r["prov:informed"], r["prov:informant"]) for r in relations(load(root / "workflow.json"), "wasInformedBy")}
     assert (b["_id"], tasks["a"][0]["_id"]) in informed
+    (a,) = tasks["a"]
+    assert value(a["ywf:group"]) == "ab" and len(value(a["ywf:groupJobId"])) == 36  # a and b: one group job
+    assert "ywf:group" not in tasks["all"][0]
 
 
 @pytest.mark.parametrize("option, bad", [("--logger-yprov-namespace", "not an iri"),

@@ -13,7 +13,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_logger_plugins.base import LogHandlerBase
@@ -24,23 +24,39 @@ _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
 
 
 def _attach_params(record: logging.LogRecord) -> None:
-    """JOB_INFO carries no ``params:``; the Job object that logs it has them, a few frames up this
-    synchronous logging call. Copied onto the record as plain values for the handler thread."""
+    """JOB_INFO carries no ``params:``; the Job object that logs it has them. Copied onto the record as
+    plain values for the handler thread."""
     from snakemake_logger_plugin_yprov.recorder import JOB_PARAMS
     from snakemake_yprov.jobinfo import named_values
 
     jobid = getattr(record, "jobid", None)
-    frame = sys._getframe(1)
+    job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid)
+    if job is not None:
+        setattr(record, JOB_PARAMS, named_values(job.params))
+
+
+def _attach_group_members(record: logging.LogRecord) -> None:
+    """GROUP_INFO names its member Job objects, and the GroupJob logging it has the group job's own id:
+    both as plain values for the handler thread."""
+    from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
+
+    members = [int(job.jobid) for job in getattr(record, "jobs", ())]
+    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()))
+    setattr(record, GROUP_MEMBERS, {"jobs": members, "id": str(group.jobid) if group is not None else None})
+
+
+def _logging_job(match) -> Any:
+    """The Job (or GroupJob) whose ``log_info`` is logging the current record: a few frames up this
+    synchronous logging call. None if Snakemake's internals change."""
+    frame = sys._getframe(2)
     for _ in range(16):
         if frame is None:
-            return
+            return None
         job = frame.f_locals.get("self")
-        dag = getattr(job, "dag", None)
-        if dag is not None and hasattr(job, "params") and getattr(dag, "jobid", None) is not None:
-            if dag.jobid(job) == jobid:
-                setattr(record, JOB_PARAMS, named_values(job.params))
-            return
+        if getattr(job, "dag", None) is not None:
+            return job if match(job) else None
         frame = frame.f_back
+    return None
 
 
 def _parse_namespace(value: str) -> str:
@@ -121,6 +137,8 @@ class LogHandler(LogHandlerBase):
                 self._guard(self._start, record)
             elif event == LogEvent.JOB_INFO:
                 self._guard(_attach_params, record)
+            elif event == LogEvent.GROUP_INFO:
+                self._guard(_attach_group_members, record)
         return True
 
     def _start(self, record: logging.LogRecord) -> None:
@@ -143,6 +161,11 @@ class LogHandler(LogHandlerBase):
             self._start(record)  # no-op when the filter already started it
         elif event == LogEvent.JOB_INFO:
             rec.job_info(record.__dict__, record.created)
+        elif event == LogEvent.GROUP_INFO:
+            from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
+
+            group = record.__dict__.get(GROUP_MEMBERS) or {}
+            rec.group_info(str(record.__dict__.get("group_id")), group.get("id"), group.get("jobs", ()))
         elif event == LogEvent.JOB_FINISHED:
             rec.job_finished(int(record.__dict__["job_id"]), record.created)
         elif event == LogEvent.JOB_ERROR:

@@ -26,6 +26,8 @@ from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecor
 # fmt_iofile appends these to flagged files in JOB_INFO; the job process sees the bare path
 # the job's params, which JOB_INFO lacks, added to its log record by the plugin (see __init__)
 JOB_PARAMS = "yprov_params"
+# the job ids of a group job's members, added to GROUP_INFO's record by the plugin
+GROUP_MEMBERS = "yprov_group_jobs"
 
 _ANNOTATION = re.compile(r" \((?:pipe|service|nodelocal|update|before update|access: [^()]*|cached"
                          r"|[^()]*storage[^()]*)\)$")
@@ -65,6 +67,7 @@ class WorkflowRecorder:
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}
         self._attempts: dict[int, int] = {}
+        self._groups: dict[int, dict[str, str]] = {}  # job id → the group job it runs in
         self._claimed: set[str] = set()  # task ids already accounted for (written by a job, or by us)
         self._failed_jobs: set[int] = set()
         self._finished_ok: set[int] = set()
@@ -125,6 +128,13 @@ class WorkflowRecorder:
                     rendezvous.remove_pointer(self._pointer, self.run_dir)
 
     # -- jobs ----------------------------------------------------------------------------------------
+    def group_info(self, group: str, group_job_id: str | None, jobids: Any) -> None:
+        """GROUP_INFO: these jobs run together as one group job (one submission); their JOB_INFO follows."""
+        attrs = {"group": group, **({"groupJobId": group_job_id} if group_job_id else {})}
+        with self._lock:
+            for jobid in jobids:
+                self._groups[int(jobid)] = attrs
+
     def job_info(self, ev: dict[str, Any], when: float) -> None:
         """JOB_INFO: an attempt starts; its inputs are hashed now (temp inputs may vanish later)."""
         with self._lock:
@@ -146,6 +156,7 @@ class WorkflowRecorder:
                 "shellCommand": _text(ev.get("shellcmd")), "reason": _text(ev.get("reason")),
                 "message": _text(ev.get("rule_msg")), "local": ev.get("local"),
                 "logFiles": json.dumps([_strip(f) for f in ev.get("log") or ()]), "recordedBy": "logger",
+                **self._groups.get(jobid, {}),
             }
             self._jobs[jobid] = _Job(
                 jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
