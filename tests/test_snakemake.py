@@ -462,6 +462,48 @@ def test_directory_outputs_are_recorded_by_the_digest_of_their_files(tmp_path):
     assert (count["_id"], split["_id"]) in informed
 
 
+def test_a_killed_snakemake_leaves_finished_jobs_readable_and_recover_closes_the_run(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
+        rule all:
+            input: "slow.txt"
+        rule fast:
+            output: "fast.txt"
+            shell: "echo fast > {output}"
+        rule slow:
+            input: "fast.txt"
+            output: "slow.txt"
+            shell: "sleep 60 && cp {input} {output}"
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YPROV_WF_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "integrations")])
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "-c", "1", "--logger", "yprov",
+                             "--logger-yprov-namespace", NS], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "prov").glob("*/*/tasks/fast-*.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the fast job's bundle never appeared"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its running shell job, no chance to clean up
+        proc.wait(30)
+    (root,) = run_dirs(tmp_path / "prov")
+    assert not (root / "workflow.json").exists() and (root / "journal" / "workflow.jsonl").is_file()
+    (fast,) = tasks_of(root)["fast"]  # flushed before the kill: complete and readable
+    assert value(fast["ywf:status"]) == "completed"
+    recovered = subprocess.run([sys.executable, "-m", "yprov_wf.cli", "recover", str(root)], env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    (wf_attrs,) = by_type(load(root / "workflow.json"), "WorkflowRun").values()
+    assert value(wf_attrs["ywf:status"]) == "crashed"
+    validate = subprocess.run([sys.executable, "-m", "yprov_wf.cli", "validate", str(root)], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert validate.returncode == 0, validate.stdout
+
+
 def test_a_handler_that_snakemake_never_closes_still_closes_its_run(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys
