@@ -145,6 +145,13 @@ def test_store_refuses_a_folder_that_is_not_a_store(pipeline: Path, tmp_path: Pa
         rdf.load(pipeline, tmp_path)
 
 
+def test_table_cells_are_cut_only_where_asked():
+    table = rdf.Table(["run", "metrics"], [["r1", "x" * 100], ["r2", None]])
+    assert table.text().splitlines()[1] == "r1   " + "x" * 100
+    cut = table.text(max_width=10).splitlines()
+    assert cut[1] == "r1   xxxxxxxxx…" and cut[2] == "r2" and table.records()[0]["metrics"] == "x" * 100
+
+
 def test_cli_store_and_ready_queries(pipeline: Path, tmp_path: Path):
     loaded = cli("export", str(pipeline), "--store", "oxi", cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr

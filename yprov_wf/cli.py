@@ -247,6 +247,7 @@ def _number(x: float | None) -> str:
 # -- PROV-O export, triple stores and SPARQL (yprov_wf.rdf) ---------------------------------------------------
 
 _READY_QUERIES = ("lineage", "runs", "uses")
+_CELL_WIDTH = 80  # longer table cells (a run's every metric) are cut with "…"; --json has them whole
 
 
 def _add_rdf_commands(sub) -> None:
@@ -265,7 +266,8 @@ def _add_rdf_commands(sub) -> None:
     s.add_argument("argument", nargs="?", help="what lineage or uses is about")
     s.add_argument("--best", metavar="METRIC", help="runs: only runs with METRIC (key or key@context), best first")
     s.add_argument("--minimize", action="store_true", help="runs --best: lowest final value first")
-    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--json", action="store_true",
+                   help=f"print JSON instead of a table (whose cells stop at {_CELL_WIDTH} characters)")
     s.set_defaults(func=_query)
 
 
@@ -361,7 +363,7 @@ def _query(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json(result))
     elif isinstance(result, rdf.Table):
-        print(result.text())
+        print(result.text(max_width=_CELL_WIDTH))
     elif isinstance(result, bool):
         print("true" if result else "false")
     else:

@@ -27,9 +27,13 @@ class Table:
     columns: list[str]
     rows: list[list[str | None]] = field(default_factory=list)
 
-    def text(self) -> str:
-        """An aligned, tab-free text table with a header line."""
-        cells = [self.columns] + [["" if c is None else c for c in row] for row in self.rows]
+    def text(self, max_width: int | None = None) -> str:
+        """An aligned, tab-free text table with a header line; cells longer than ``max_width`` end in ``…``."""
+        def cell(c: str | None) -> str:
+            c = "" if c is None else c
+            return c if max_width is None or len(c) <= max_width else c[:max_width - 1] + "…"
+
+        cells = [self.columns] + [[cell(c) for c in row] for row in self.rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
