@@ -613,6 +613,36 @@ def test_example_workflow_plans_every_job(tmp_path):
     assert not (tmp_path / "prov").exists()
 
 
+def test_example_workflow_runs_end_to_end_into_one_collection(tmp_path):
+    """The example, small (1 epoch, two learning rates in parallel): one workflow run whose collection holds
+    every job's bundle, each training job's bundle its nested ML run, and the data flow between them."""
+    snakefile = REPO / "example_workflows" / "snakemake_digits" / "Snakefile"
+    result = snakemake_cli(tmp_path, "-s", str(snakefile), "-c", "2", "--logger", "yprov",
+                           "--logger-yprov-namespace", "https://example.org/digits/", "--config", "epochs=1",
+                           "lrs=[0.05,0.1]", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root,) = run_dirs(tmp_path / "prov")
+    tasks = tasks_of(root)
+    assert {k: len(v) for k, v in tasks.items()} == {"prepare": 1, "train": 2, "evaluate": 2, "summarise": 1,
+                                                      "all": 1}
+    assert all(value(t["ywf:status"]) == "completed" for ts in tasks.values() for t in ts)
+    for t in tasks["train"]:
+        (run,) = by_type(t["_bundle"], "MLRun").values()
+        assert value(run["ywf:status"]) == "completed"
+        assert {value(s["ywf:key"]) for s in by_type(t["_bundle"], "MetricSeries").values()} >= {"loss", "accuracy"}
+    wf = load(root / "workflow.json")
+    (coll,) = by_type(wf, "TaskCollection")
+    assert len([r for r in relations(wf, "hadMember") if r["prov:collection"] == coll]) == 7
+    informed = {(r["prov:informed"], r["prov:informant"]) for r in relations(wf, "wasInformedBy")}
+    (prepare,) = tasks["prepare"]
+    assert all((t["_id"], prepare["_id"]) in informed for t in tasks["train"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary, "the pipeline wrote its summary"
+    validate = subprocess.run([sys.executable, "-m", "yprov_wf.cli", "validate", str(root)], capture_output=True,
+                              text=True)
+    assert validate.returncode == 0, validate.stdout
+
+
 # -- small parts: the job key, the pointer file, the wrapper's script ---------------------------------------
 
 def test_job_key_names_a_job_by_rule_and_outputs():
