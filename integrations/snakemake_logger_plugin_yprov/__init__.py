@@ -6,11 +6,12 @@ flow between jobs, and the collection of all bundles. Jobs wrapped with ``snakem
 Settings (``--logger-yprov-<name>``): save-dir, namespace, workflow-name, log-tail-lines.
 """
 
-import logging
 import atexit
+import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -21,42 +22,6 @@ from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
-
-
-def _attach_params(record: logging.LogRecord) -> None:
-    """JOB_INFO carries no ``params:``; the Job object that logs it has them. Copied onto the record as
-    plain values for the handler thread."""
-    from snakemake_logger_plugin_yprov.recorder import JOB_PARAMS
-    from snakemake_yprov.jobinfo import named_values
-
-    jobid = getattr(record, "jobid", None)
-    job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid)
-    if job is not None:
-        setattr(record, JOB_PARAMS, named_values(job.params))
-
-
-def _attach_group_members(record: logging.LogRecord) -> None:
-    """GROUP_INFO names its member Job objects, and the GroupJob logging it has the group job's own id:
-    both as plain values for the handler thread."""
-    from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
-
-    members = [int(job.jobid) for job in getattr(record, "jobs", ())]
-    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()))
-    setattr(record, GROUP_MEMBERS, {"jobs": members, "id": str(group.jobid) if group is not None else None})
-
-
-def _logging_job(match) -> Any:
-    """The Job (or GroupJob) whose ``log_info`` is logging the current record: a few frames up this
-    synchronous logging call. None if Snakemake's internals change."""
-    frame = sys._getframe(2)
-    for _ in range(16):
-        if frame is None:
-            return None
-        job = frame.f_locals.get("self")
-        if getattr(job, "dag", None) is not None:
-            return job if match(job) else None
-        frame = frame.f_back
-    return None
 
 
 def _parse_namespace(value: str) -> str:
@@ -217,6 +182,46 @@ class LogHandler(LogHandlerBase):
     @property
     def needs_rulegraph(self) -> bool:
         return False
+
+
+# JOB_INFO and GROUP_INFO are logged synchronously by the Job object itself; the filter running on that
+# thread copies what the events lack onto the record, as plain values for the handler thread.
+
+def _attach_params(record: logging.LogRecord) -> None:
+    """JOB_INFO carries no ``params:``; the Job object that logs it has them. Copied onto the record as
+    plain values for the handler thread."""
+    from snakemake_yprov.jobinfo import named_values
+
+    from snakemake_logger_plugin_yprov.recorder import JOB_PARAMS
+
+    jobid = getattr(record, "jobid", None)
+    job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid)
+    if job is not None:
+        setattr(record, JOB_PARAMS, named_values(job.params))
+
+
+def _attach_group_members(record: logging.LogRecord) -> None:
+    """GROUP_INFO names its member Job objects, and the GroupJob logging it has the group job's own id:
+    both as plain values for the handler thread."""
+    from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
+
+    members = [int(job.jobid) for job in getattr(record, "jobs", ())]
+    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()))
+    setattr(record, GROUP_MEMBERS, {"jobs": members, "id": str(group.jobid) if group is not None else None})
+
+
+def _logging_job(match: Callable[[Any], bool]) -> Any:
+    """The Job (or GroupJob) whose ``log_info`` is logging the current record: a few frames up this
+    synchronous logging call. None if Snakemake's internals change."""
+    frame = sys._getframe(2)
+    for _ in range(16):
+        if frame is None:
+            return None
+        job = frame.f_locals.get("self")
+        if getattr(job, "dag", None) is not None:
+            return job if match(job) else None
+        frame = frame.f_back
+    return None
 
 
 __all__ = ["LogHandler", "LogHandlerSettings"]
