@@ -73,9 +73,9 @@ def main() -> int:
     args = parser.parse_args()
     bundles, repeats = (50, 1) if args.quick else (args.bundles, args.repeats)
 
+    import prov
     import pyoxigraph
 
-    import prov
     from yprov_wf import rdf
 
     with tempfile.TemporaryDirectory() as tmp:
