@@ -20,15 +20,15 @@ from snakemake_yprov.logtail import log_tail
 
 import yprov_wf as yp
 from yprov_wf.errors import ProvenanceWarning
-from yprov_wf.layout import digest_path
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
+from yprov_wf.recording.scopes import file_record
 
-# fmt_iofile appends these to flagged files in JOB_INFO; the job process sees the bare path
 # the job's params, which JOB_INFO lacks, added to its log record by the plugin (see __init__)
 JOB_PARAMS = "yprov_params"
 # the job ids of a group job's members, added to GROUP_INFO's record by the plugin
 GROUP_MEMBERS = "yprov_group_jobs"
 
+# fmt_iofile appends these to flagged files in JOB_INFO; the job process sees the bare path
 _ANNOTATION = re.compile(r" \((?:pipe|service|nodelocal|update|before update|access: [^()]*|cached"
                          r"|[^()]*storage[^()]*)\)$")
 
@@ -251,14 +251,9 @@ def _strip(f: Any) -> str:
 
 
 def _hash(path: str) -> DataRecord | None:
-    """A file or ``directory()`` input, fingerprinted when the job starts."""
-    p = Path(path)
+    """A file or ``directory()`` input, fingerprinted when the job starts (None if it is not there)."""
     try:
-        if not p.exists():
-            return None
-        p = p.resolve()
-        digest, size = digest_path(p)
-        return DataRecord(path=str(p), sha256=digest, size=size)
+        return file_record(Path(path))
     except OSError:
         return None
 

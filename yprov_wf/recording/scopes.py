@@ -266,8 +266,8 @@ class WorkflowScope(_Scope):
             name=_check_name(name, "task name"), workflow_id=self.record.workflow_id, workflow_name=self.name,
             namespace=self.namespace, started=float(started), attempt=attempt, host=socket.gethostname(),
             pid=os.getpid(), status=status, ended=float(ended), error=error, params=param_records(params or {}),
-            inputs=[i if isinstance(i, DataRecord) else _file_record(Path(i)) for i in _paths_or_records(inputs)],
-            outputs=[_file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
+            inputs=[i if isinstance(i, DataRecord) else file_record(Path(i)) for i in _paths_or_records(inputs)],
+            outputs=[file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
             attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
         )
         self.io(write_task_file, self.dir, record)
@@ -375,7 +375,7 @@ class TaskScope(_Scope):
             workflow_name=wf.name, namespace=wf.namespace, started=self._started or time.time(),
             attempt=self.attempt, host=socket.gethostname(), pid=os.getpid(), parent_task=self.parent_task,
             params=param_records(self.params),
-            inputs=[_file_record(p) for p in self.inputs], attributes=dict(self.attributes),
+            inputs=[file_record(p) for p in self.inputs], attributes=dict(self.attributes),
         )
         self.journal = Journal(wf.dir.task_journal(self.run_id))
         wf.io(self.journal.append, "task_opened", encode(self.record))
@@ -427,7 +427,7 @@ class TaskScope(_Scope):
             if not run.closed:
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
         wf = self.workflow
-        outputs = [_file_record(p) for p in self.outputs if p.exists()]
+        outputs = [file_record(p) for p in self.outputs if p.exists()]
         ended = ended or time.time()
         if self._energy is not None:
             try:
@@ -500,16 +500,19 @@ def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"data file or folder {str(item)!r} not found")
-        rec = _file_record(path)
+        rec = file_record(path)
         rec.name = name
         return rec
     sha, size, description = describe.value_fingerprint(item)
     return DataRecord(path=None, sha256=sha, size=size, name=name, description=description)
 
 
-def _file_record(path: Path) -> DataRecord:
-    """A file, or a folder (``directory()`` outputs, dataset folders) by the digest of its files."""
+def file_record(path: Path) -> DataRecord:
+    """A file, or a folder (``directory()`` outputs, dataset folders) by the digest of its files;
+    FileNotFoundError if it does not exist."""
     p = path.resolve()
+    if not p.exists():
+        raise FileNotFoundError(f"data file or folder {str(path)!r} not found")
     digest, size = digest_path(p)
     return DataRecord(path=str(p), sha256=digest, size=size)
 
