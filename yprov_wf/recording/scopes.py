@@ -497,10 +497,7 @@ def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description)
     if isinstance(item, (str, os.PathLike)) and not value:
-        path = Path(item)
-        if not path.exists():
-            raise FileNotFoundError(f"data file or folder {str(item)!r} not found")
-        rec = file_record(path)
+        rec = file_record(Path(item))
         rec.name = name
         return rec
     sha, size, description = describe.value_fingerprint(item)
