@@ -118,6 +118,9 @@ def test_bad_namespace_and_names(save_dir):
     with pytest.raises(FileNotFoundError, match="missing.csv"), yp.task("t", inputs=["missing.csv"],
                                                                       save_dir=save_dir):
         pass
+    with yp.task("t2", namespace=NS, save_dir=save_dir) as t:
+        with pytest.raises(FileNotFoundError, match="data file or folder 'gone.csv' not found"):
+            t.log_input("gone.csv")
 
 
 def test_log_without_a_run_raises(save_dir):
