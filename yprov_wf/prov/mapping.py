@@ -12,9 +12,11 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
+from prov.identifier import Identifier
 from prov.model import ProvBundle, ProvDocument, QualifiedName
 
 from yprov_wf.collectors.energy import rollup
@@ -22,9 +24,10 @@ from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
 
 
-def task_document(task: TaskRecord) -> ProvDocument:
-    """A document holding exactly one bundle: the task attempt and its nested ML runs."""
-    doc, user, ywf = _document(task.namespace)
+def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
+    """A document holding exactly one bundle: the task attempt and its nested ML runs. ``root`` (the workflow
+    run folder) makes relative paths absolute ``file:`` locations; without it only ``ywf:path`` is written."""
+    doc, user, ywf = _document(task.namespace, root)
     b = doc.bundle(user[v.bundle_id(task.task_id)])
     t = _task_activity(b, user, ywf, task)
     b.wasStartedBy(t, None, _starter(user, task), _time(task.started))
@@ -35,9 +38,10 @@ def task_document(task: TaskRecord) -> ProvDocument:
     return doc
 
 
-def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDocument:
-    """The workflow activity, its tasks and their data flow, and the collection of task bundles."""
-    doc, user, ywf = _document(wf.namespace)
+def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord], root: Path | None = None) -> ProvDocument:
+    """The workflow activity, its tasks and their data flow, and the collection of task bundles (``root``: as
+    in :func:`task_document`)."""
+    doc, user, ywf = _document(wf.namespace, root)
     totals = rollup([t.attributes for t in tasks], wf.started, wf.ended)  # energy, emissions, durations
     w = doc.activity(
         user[v.workflow_id(wf.workflow_id)], _time(wf.started), _time(wf.ended),
@@ -54,7 +58,7 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
         if task.status == MISSING:  # an expected rank that wrote no bundle: the activity says so
             continue
         bundle = doc.entity(user[v.bundle_id(task.task_id)],
-                            {PROV_TYPE: PROV_BUNDLE, PROV_LOCATION: f"tasks/{task.task_id}.json"})
+                            _attrs(ywf, {"prov:type": PROV_BUNDLE, "path": f"tasks/{task.task_id}.json"}))
         doc.wasGeneratedBy(bundle, t, _time(task.ended))
         doc.hadMember(coll, bundle)
         _files(doc, user, ywf, t, task)
@@ -77,11 +81,31 @@ def to_json(doc: ProvDocument) -> bytes:
     return json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False).encode("utf-8")
 
 
-def _document(namespace: str) -> tuple[ProvDocument, Any, Any]:
+class _Ywf:
+    """The ``ywf`` namespace of one document, with the folder its relative paths are relative to."""
+
+    def __init__(self, namespace: Any, root: Path | None) -> None:
+        self.namespace, self.root = namespace, root
+
+    def __getitem__(self, name: str) -> QualifiedName:
+        return self.namespace[name]
+
+
+def _document(namespace: str, root: Path | None) -> tuple[ProvDocument, Any, _Ywf]:
     doc = ProvDocument()
     user = doc.add_namespace(v.USER_PREFIX, namespace)
-    ywf = doc.add_namespace(v.YWF_PREFIX, v.YWF_URI)
+    ywf = _Ywf(doc.add_namespace(v.YWF_PREFIX, v.YWF_URI), Path(root).absolute() if root is not None else None)
     return doc, user, ywf
+
+
+def location_iri(path: str, root: Path | None) -> str | None:
+    """The ``file:`` IRI of a recorded path (absolute, or relative to ``root``); None when it cannot be one."""
+    p = Path(path)
+    if not p.is_absolute():
+        if root is None:
+            return None
+        p = root / p
+    return p.as_uri()
 
 
 def _starter(user, task: TaskRecord):
@@ -111,7 +135,7 @@ def _file(scope: ProvBundle, user, ywf, f: DataRecord):
     if existing:
         return existing[0]
     return scope.entity(ident, _attrs(ywf, {
-        "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "prov:atLocation": f.path,
+        "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "path": f.path,
         "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
     }))
 
@@ -144,14 +168,14 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             "nonFiniteCount": s.non_finite, "first": s.first, "last": s.last, "min": s.minimum,
             "max": s.maximum, "firstStep": s.first_step, "lastStep": s.last_step,
             "firstTime": _time(s.first_time), "lastTime": _time(s.last_time),
-            "prov:atLocation": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
+            "path": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
         }))
         b.wasGeneratedBy(e, r, _time(s.last_time))
     versions: dict[str, Any] = {}
     for mv in run.model_versions:
         e = b.entity(user[v.local("run", run.run_id, "model", mv.model_name, str(mv.version))], _attrs(ywf, {
             "prov:type": ywf[v.MODEL_VERSION], "modelName": mv.model_name, "version": mv.version,
-            "context": mv.context, "step": mv.step, "prov:atLocation": mv.path, "sha256": mv.sha256,
+            "context": mv.context, "step": mv.step, "path": mv.path, "sha256": mv.sha256,
             "size": mv.size,
         }))
         b.wasGeneratedBy(e, r, _time(mv.time))
@@ -163,7 +187,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     seen: set[str] = set()
     for m in run.models:
         e = b.entity(user[_unique(seen, v.local("run", run.run_id, "model", m.label))], _attrs(ywf, {
-            "prov:type": ywf[v.MODEL], "label": m.label, "prov:atLocation": m.path, "sha256": m.sha256,
+            "prov:type": ywf[v.MODEL], "label": m.label, "path": m.path, "sha256": m.sha256,
             "size": m.size, **m.summary,
         }))
         b.wasGeneratedBy(e, r, _time(m.time))
@@ -172,7 +196,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     for a in run.artifacts:
         e = b.entity(user[_unique(seen, v.local("run", run.run_id, "artifact", a.name))], _attrs(ywf, {
             "prov:type": ywf[v.ARTIFACT], "name": a.name, "source": a.source, "context": a.context,
-            "step": a.step, "prov:atLocation": a.path, "sha256": a.sha256, "size": a.size,
+            "step": a.step, "path": a.path, "sha256": a.sha256, "size": a.size,
         }))
         if a.is_input:
             b.used(r, e, _time(a.time))
@@ -181,13 +205,13 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     for d in run.datasets:
         e = b.entity(user[_unique(seen, v.local("run", run.run_id, "dataset", d.label))], _attrs(ywf, {
             "prov:type": ywf[v.DATASET], "label": d.label, "kind": d.kind, "samples": d.samples,
-            "context": d.context, "prov:atLocation": d.path, "sha256": d.sha256, **d.attributes,
+            "context": d.context, "path": d.path, "sha256": d.sha256, **d.attributes,
         }))
         b.used(r, e, _time(d.time))
     for src in run.sources:
         e = b.entity(user[v.local("run", run.run_id, "source", src.name)], _attrs(ywf, {
             "prov:type": ywf[v.SOURCE_CODE], "name": src.name, "source": src.source, "files": src.files,
-            "prov:atLocation": src.path, "sha256": src.sha256, "size": src.size, "gitCommit": src.git_commit,
+            "path": src.path, "sha256": src.sha256, "size": src.size, "gitCommit": src.git_commit,
             "gitBranch": src.git_branch, "gitRemote": src.git_remote, "gitDirty": src.git_dirty,
             "gitDiff": src.git_diff, "gitDiffSha256": src.git_diff_sha256,
         }))
@@ -204,11 +228,13 @@ def _unique(seen: set[str], local: str) -> str:
     return candidate
 
 
-_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:atLocation": PROV_LOCATION}
+_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE}
 
 
-def _attrs(ywf, items: dict[str, Any]) -> dict[Any, Any]:
-    """PROV attributes from plain values: drops None and non-finite floats, JSON-encodes containers."""
+def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
+    """PROV attributes from plain values: drops None and non-finite floats, JSON-encodes containers. A
+    ``path`` is written twice: as it was recorded (``ywf:path``) and as a ``file:`` IRI (``prov:location``,
+    whose PROV-O range is prov:Location, so never a literal)."""
     out: dict[Any, Any] = {}
     for name, value in items.items():
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -216,6 +242,10 @@ def _attrs(ywf, items: dict[str, Any]) -> dict[Any, Any]:
         if isinstance(value, (list, dict)):
             value = json.dumps(value, sort_keys=True)
         out[_PROV_ATTRS.get(name) or ywf[name]] = value
+        if name == "path":
+            iri = location_iri(value, ywf.root)
+            if iri is not None:
+                out[PROV_LOCATION] = Identifier(iri)
     return out
 
 

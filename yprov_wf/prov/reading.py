@@ -47,6 +47,15 @@ def literal(value: Any) -> Any:
     return text
 
 
+def path_of(attrs: dict[str, Any]) -> str | None:
+    """The path an entity was recorded at (``ywf:path``; files written before it existed: ``prov:location``)."""
+    found = attrs.get("ywf:path")
+    if found is None:
+        old = attrs.get("prov:location")
+        found = old if isinstance(old, str) and not old.startswith("file:") else None
+    return found
+
+
 def _time(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
@@ -138,7 +147,7 @@ def _params(b: _Bundle, activity: str) -> list[ParamRecord]:
 
 
 def _files(b: _Bundle, ids: list[str]) -> list[DataRecord]:
-    return [DataRecord(a.get("prov:location"), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
+    return [DataRecord(path_of(a), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
                        a.get("ywf:description"))
             for i in ids if i in b.records and (_is_a(a := b.records[i], v.DATA_FILE) or _is_a(a, v.DATA_VALUE))]
 
@@ -160,32 +169,32 @@ def _run(b: _Bundle, rid: str) -> RunRecord:
             minimum=s.get("ywf:min"), maximum=s.get("ywf:max"), first_step=s.get("ywf:firstStep"),
             last_step=s.get("ywf:lastStep"), first_time=s.get("ywf:firstTime"), last_time=s.get("ywf:lastTime"),
         ))
-        if run.metrics_file is None and "prov:location" in s:
-            run.metrics_file = DataRecord(s["prov:location"], s.get("ywf:sha256", ""), 0)
+        if run.metrics_file is None and path_of(s) is not None:
+            run.metrics_file = DataRecord(path_of(s), s.get("ywf:sha256", ""), 0)
     for _, m in b.of_type(out, v.MODEL_VERSION):
         run.model_versions.append(ModelVersionRecord(
-            model_name=m["ywf:modelName"], version=m["ywf:version"], path=m.get("prov:location", ""),
+            model_name=m["ywf:modelName"], version=m["ywf:version"], path=path_of(m) or "",
             sha256=m.get("ywf:sha256", ""), size=m.get("ywf:size", 0), context=m.get("ywf:context"),
             step=m.get("ywf:step"),
         ))
     run.model_versions.sort(key=lambda m: (m.model_name, m.version))
     for _, m in b.of_type(out, v.MODEL):
-        run.models.append(ModelRecord(label=m["ywf:label"], path=m.get("prov:location", ""),
+        run.models.append(ModelRecord(label=m["ywf:label"], path=path_of(m) or "",
                                       sha256=m.get("ywf:sha256", ""), size=m.get("ywf:size", 0), time=0.0))
     for is_input, ids in ((False, out), (True, inp)):
         for _, x in b.of_type(ids, v.ARTIFACT):
             run.artifacts.append(ArtifactRecord(
-                name=x["ywf:name"], path=x.get("prov:location", ""), sha256=x.get("ywf:sha256", ""),
+                name=x["ywf:name"], path=path_of(x) or "", sha256=x.get("ywf:sha256", ""),
                 size=x.get("ywf:size", 0), source=x.get("ywf:source", ""), is_input=is_input,
                 context=x.get("ywf:context"), step=x.get("ywf:step"),
             ))
     for _, d in b.of_type(inp, v.DATASET):
         run.datasets.append(DatasetRecord(label=d["ywf:label"], kind=d.get("ywf:kind", ""),
                                           samples=d.get("ywf:samples"), attributes={}, context=d.get("ywf:context"),
-                                          path=d.get("prov:location"), sha256=d.get("ywf:sha256")))
+                                          path=path_of(d), sha256=d.get("ywf:sha256")))
     for _, x in b.of_type(inp, v.SOURCE_CODE):
         run.sources.append(SourceRecord(
-            name=x["ywf:name"], path=x.get("prov:location", ""), sha256=x.get("ywf:sha256", ""),
+            name=x["ywf:name"], path=path_of(x) or "", sha256=x.get("ywf:sha256", ""),
             size=x.get("ywf:size", 0), files=x.get("ywf:files", 0), source=x.get("ywf:source", ""),
             git_commit=x.get("ywf:gitCommit"), git_branch=x.get("ywf:gitBranch"), git_remote=x.get("ywf:gitRemote"),
             git_dirty=x.get("ywf:gitDirty"), git_diff=x.get("ywf:gitDiff"), git_diff_sha256=x.get("ywf:gitDiffSha256"),

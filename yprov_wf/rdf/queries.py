@@ -36,7 +36,7 @@ def _matches(var: str, thing: str) -> str:
     lit = _literal(thing)
     options = [f"{{ ?{var} ywf:sha256 {lit} }}", f"{{ ?{var} ywf:label {lit} }}", f"{{ ?{var} ywf:name {lit} }}",
                f"{{ ?{var} ywf:modelName {lit} }}",
-               f"{{ ?{var} prov:atLocation ?_loc . FILTER(?_loc = {lit} || STRENDS(?_loc, CONCAT(\"/\", {lit}))) }}"]
+               f"{{ ?{var} ywf:path ?_loc . FILTER(?_loc = {lit} || STRENDS(?_loc, CONCAT(\"/\", {lit}))) }}"]
     path = Path(thing)
     if path.is_file():
         from yprov_wf.layout import sha256_file
@@ -78,7 +78,7 @@ def sparql_describe(nodes: list[str]) -> str:
     v = "VALUES ?node { " + " ".join(f"<{n}>" for n in nodes) + " }"
     return PREFIXES + f"""SELECT DISTINCT ?node ?name ?value WHERE {{ {v}
   OPTIONAL {{ ?node ywf:name|ywf:key|ywf:label|ywf:experiment|ywf:modelName ?name }}
-  OPTIONAL {{ ?node prov:value|prov:atLocation ?value }}
+  OPTIONAL {{ ?node prov:value|ywf:path ?value }}
 }}"""
 
 

@@ -457,7 +457,7 @@ def _wait_for_task_files(wdir: WorkflowDir, expected: int) -> None:
 def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
     from yprov_wf.prov.mapping import task_document, to_json
 
-    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task)))
+    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task, wdir.root)))
 
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
@@ -469,7 +469,7 @@ def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
     tasks = [read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
     tasks += missing_ranks(tasks)
     tasks.sort(key=lambda t: (t.started, t.task_id))
-    atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks)))
+    atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks, wdir.root)))
 
 
 def _remove_journal(path: Path, last: bool = False) -> None:
