@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import prefect
 from prefect.flows import Flow
 
 import yprov_wf as yp
@@ -131,7 +132,8 @@ def _open(fn: Callable[..., Any], options: ProvOptions, args: tuple, kwargs: dic
             member.log_input(value, name=key, value=True)
     workflow = yp.WorkflowScope(
         name, namespace=options.namespace, save_dir=options.save_dir, run_id=str(flow_run.id), params=params,
-        engine="prefect", system_metrics_interval=options.system_metrics_interval, energy=options.energy,
+        engine="prefect", engine_version=prefect.__version__,
+        system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(flow_run.id), "flowRunName": flow_run.name,
                     "runCount": max(flow_run.run_count, 1), "parentFlowRunId": parent.run_id if parent else None,
                     "parentTaskRunId": member.run_id if member else None},

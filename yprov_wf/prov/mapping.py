@@ -4,6 +4,8 @@
     collection ─hadMember→ bundle ─wasGeneratedBy→ task
     run ─used→ params, datasets, input artifacts, source code;  run ←wasGeneratedBy─ series, model versions, models, artifacts
     model version ─wasRevisionOf→ previous version;  task ─used/←wasGeneratedBy─ data files (sha256)
+    workflow, task, run ─wasAssociatedWith→ person, yprov-wf, engine (not on runs), launcher
+    software agent ─actedOnBehalfOf→ person
 """
 
 from __future__ import annotations
@@ -15,13 +17,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
+from prov.constants import PROV, PROV_BUNDLE, PROV_LABEL, PROV_LOCATION, PROV_TYPE, PROV_VALUE
 from prov.identifier import Identifier
 from prov.model import ProvBundle, ProvDocument, QualifiedName
 
 from yprov_wf.collectors.energy import rollup
 from yprov_wf.prov import vocabulary as v
-from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
+from yprov_wf.recording.agents import is_iri
+from yprov_wf.recording.records import (
+    MISSING,
+    AgentRecord,
+    DataRecord,
+    ParamRecord,
+    RunRecord,
+    TaskRecord,
+    WorkflowRecord,
+)
 
 
 def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
@@ -31,10 +42,14 @@ def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
     b = doc.bundle(user[v.bundle_id(task.task_id)])
     t = _task_activity(b, user, ywf, task)
     b.wasStartedBy(t, None, _starter(user, task), _time(task.started))
+    agents = _agents(b, user, ywf, task.workflow_id, task.agents, t)
     _params(b, user, ywf, t, ("task", task.task_id), task.params, task.started)
     _files(b, user, ywf, t, task)
     for run in task.runs:
-        _run(b, user, ywf, t, run)
+        r = _run(b, user, ywf, t, run)
+        for a, agent in agents:
+            if a.role != "engine":  # the engine ran the task; the run is the user's code in it
+                b.wasAssociatedWith(r, agent)
     return doc
 
 
@@ -48,6 +63,7 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord], root: Pat
         _attrs(ywf, {"prov:type": ywf[v.WORKFLOW_RUN], "name": wf.name, "status": wf.status,
                      "engine": wf.engine, "error": wf.error, **wf.environment, **wf.attributes, **totals}),
     )
+    _agents(doc, user, ywf, wf.workflow_id, wf.agents, w)
     _params(doc, user, ywf, w, ("workflow", wf.workflow_id), wf.params, wf.started)
     coll = doc.collection(user[v.collection_id(wf.workflow_id)], {PROV_TYPE: ywf[v.TASK_COLLECTION]})
     doc.wasGeneratedBy(coll, w, _time(wf.ended))
@@ -113,6 +129,41 @@ def _starter(user, task: TaskRecord):
     return user[v.task_id(task.parent_task) if task.parent_task else v.workflow_id(task.workflow_id)]
 
 
+def _agents(scope: ProvBundle, user, ywf, workflow_id: str, agents: Sequence[AgentRecord],
+            activity) -> list[tuple[AgentRecord, Any]]:
+    """Declare the agents in ``scope``, associate each with ``activity``; the software agents act on behalf
+    of the person (in that activity)."""
+    out = []
+    for a in agents:
+        if a.role == "person":
+            if is_iri(a.name):
+                base, local = _split_iri(a.name)
+                ident = scope.add_namespace(v.PERSON_PREFIX, base)[local] if local else user[v.person_id(a.name)]
+            else:
+                ident = user[v.person_id(a.name)]
+            attrs = {"prov:type": PROV["Person"], "prov:label": None if is_iri(a.name) else a.name,
+                     "agentRole": a.role, "userName": a.name}
+        else:
+            ident = user[v.agent_id(workflow_id, a.name, a.instance)]
+            attrs = {"prov:type": PROV["SoftwareAgent"], "prov:label": f"{a.name} {a.version or ''}".strip(),
+                     "agentRole": a.role, "softwareName": a.name, "softwareVersion": a.version,
+                     "launcherId": a.instance}
+        out.append((a, scope.agent(ident, _attrs(ywf, attrs))))
+    people = [agent for a, agent in out if a.role == "person"]
+    for a, agent in out:
+        scope.wasAssociatedWith(activity, agent)
+        if a.role != "person":
+            for p in people:
+                scope.actedOnBehalfOf(agent, p, activity)
+    return out
+
+
+def _split_iri(iri: str) -> tuple[str, str]:
+    """``https://orcid.org/0000-…`` → (``https://orcid.org/``, ``0000-…``): a namespace and a local name."""
+    cut = max(iri.rfind("/"), iri.rfind("#"), iri.find(":") if "/" not in iri else -1) + 1
+    return iri[:cut], iri[cut:]
+
+
 def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
     return scope.activity(
         user[v.task_id(task.task_id)], _time(task.started), _time(task.ended),
@@ -149,7 +200,7 @@ def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
         scope.used(activity, e, _time(when))
 
 
-def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
+def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> Any:
     cmd = run.command
     r = b.activity(
         user[v.run_id(run.run_id)], _time(run.started), _time(run.ended),
@@ -216,6 +267,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             "gitDiff": src.git_diff, "gitDiffSha256": src.git_diff_sha256,
         }))
         b.used(r, e, _time(src.time))
+    return r
 
 
 def _unique(seen: set[str], local: str) -> str:
@@ -228,7 +280,7 @@ def _unique(seen: set[str], local: str) -> str:
     return candidate
 
 
-_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE}
+_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:label": PROV_LABEL}
 
 
 def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import (
+    AgentRecord,
     ArtifactRecord,
     CommandRecord,
     DataRecord,
@@ -100,6 +101,25 @@ def _relations(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def agents_of(scope: dict[str, Any]) -> list[AgentRecord]:
+    """The agents yprov-wf recorded in a PROV-JSON scope (a document's top level or a bundle), in order."""
+    out = []
+    for attrs in scope.get("agent", {}).values():
+        a: dict[str, Any] = {}
+        for part in attrs if isinstance(attrs, list) else [attrs]:
+            a.update((k, literal(x)) for k, x in part.items())
+        role = a.get("ywf:agentRole")
+        if not isinstance(role, str):
+            continue  # someone else's agent
+        if role == "person":
+            out.append(AgentRecord(role, str(a.get("ywf:userName", ""))))
+        else:
+            version, instance = a.get("ywf:softwareVersion"), a.get("ywf:launcherId")
+            out.append(AgentRecord(role, str(a.get("ywf:softwareName", "")), None if version is None else str(version),
+                                   None if instance is None else str(instance)))
+    return out
+
+
 def load_json(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         doc = json.load(f)
@@ -134,6 +154,7 @@ def read_task_file(path: Path) -> TaskRecord:
         status=a.get("ywf:status", ""), ended=a.get("prov:endTime"), error=a.get("ywf:error"),
         params=_params(b, tid), inputs=_files(b, b.used[tid]), outputs=_files(b, b.generated[tid]),
         attributes={k.partition(":")[2]: x for k, x in a.items() if k not in known and k.startswith("ywf:")},
+        agents=agents_of(body),
     )
     runs = [i for i, s in b.started_by.items() if s == tid]
     task.runs = [_run(b, rid) for rid, _ in b.of_type(runs, v.ML_RUN)]
@@ -220,4 +241,5 @@ def read_workflow_file(path: Path) -> WorkflowRecord:
         engine=a.get("ywf:engine", ""), status=a.get("ywf:status", ""), ended=a.get("prov:endTime"),
         error=a.get("ywf:error"), params=_params(b, wid),
         environment={k.partition(":")[2]: x for k, x in a.items() if k not in known and k.startswith("ywf:")},
+        agents=agents_of(doc),
     )

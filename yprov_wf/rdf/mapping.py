@@ -3,8 +3,8 @@
     document records                → default graph
     bundle B                        → named graph <B>, plus <B> a prov:Entity, prov:Bundle in the default graph
     element attributes              → typed literals (xsd types kept), prov:type → rdf:type, times → xsd:dateTime
-    prov:location                   → prov:atLocation <IRI> (an xsd:anyURI or qualified name; a literal,
-                                      which PROV-O's range prov:Location forbids, goes to ywf:locationLiteral)
+    prov:location                   → prov:atLocation <IRI>, <IRI> a prov:Location (an xsd:anyURI or qualified
+                                      name; a literal, which PROV-O's range forbids, goes to ywf:locationLiteral)
     relation used(a, e, t)          → a prov:used e                       (direct)
                                       a prov:qualifiedUsage [a prov:Usage; prov:entity e; prov:atTime t]
     wasStartedBy(a, -, starter, t)  → a prov:wasInfluencedBy starter       (prov:wasStartedBy's range is Entity)
@@ -108,6 +108,7 @@ _NODE_PREDICATES = {"prov:location": PROV + "atLocation", "prov:label": RDFS + "
 _RDF_TYPE = f"<{RDF}type>"
 _YWF_TYPE_LITERAL = f"<{YWF}typeLiteral>"
 _AT_LOCATION = f"<{PROV}atLocation>"
+_LOCATION = f"<{PROV}Location>"
 _YWF_LOCATION_LITERAL = f"<{YWF}locationLiteral>"
 _ANY_URI = frozenset(("xsd:anyURI", XSD + "anyURI"))
 _BUNDLE_TYPES = (f"<{PROV}Entity>", f"<{PROV}Bundle>")
@@ -283,7 +284,10 @@ class _Mapper:
                 continue
             if name == "prov:location":
                 for value in values if isinstance(values, list) else [values]:
-                    yield self._location(subject, value, prefixes, graph)
+                    quad = self._location(subject, value, prefixes, graph)
+                    yield quad
+                    if quad[1] == _AT_LOCATION:
+                        yield (quad[2], _RDF_TYPE, _LOCATION, graph)
                 continue
             key = (id(predicates), name)
             predicate = prefixes.predicates.get(key)

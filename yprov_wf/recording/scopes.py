@@ -23,11 +23,13 @@ from yprov_wf.errors import warn_degraded
 from yprov_wf.layout import WorkflowDir, atomic_write, digest_path, new_run_id, new_workflow_run_id, safe_name
 from yprov_wf.prov.vocabulary import check_namespace
 from yprov_wf.recording import current
+from yprov_wf.recording.agents import person, with_launchers, workflow_agents
 from yprov_wf.recording.journal import Journal, apply, encode
 from yprov_wf.recording.params import add_param, param_records
 from yprov_wf.recording.records import (
     COMPLETED,
     INTERRUPTED,
+    AgentRecord,
     DataRecord,
     Scalar,
     TaskRecord,
@@ -136,7 +138,8 @@ class WorkflowScope(_Scope):
                  attributes: Mapping[str, Scalar] | None = None, system_metrics_interval: float | None = None,
                  collectors: Iterable[str] | None = None, energy: bool | None = None,
                  energy_country: str | None = None, env_allow: Iterable[str] = (),
-                 env_deny: Iterable[str] = ()) -> None:
+                 env_deny: Iterable[str] = (), user: str | bool | None = None,
+                 engine_version: str | None = None) -> None:
         self.name = _check_name(name, "workflow name")
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
@@ -144,6 +147,13 @@ class WorkflowScope(_Scope):
         self.run_id = safe_name(run_id, "workflow run id") if run_id is not None else None
         self.params = dict(params or {})
         self.engine = engine
+        if engine_version is not None and not isinstance(engine_version, str):
+            raise TypeError(f"engine_version must be a str, got {type(engine_version).__name__}")
+        self.engine_version = engine_version
+        if user is not None and not isinstance(user, bool):
+            person(user)  # a bad user name fails here, naming it
+        self.user = user
+        self.inherited_agents: list[AgentRecord] | None = None  # a joined run: the owner's agents
         self.env_vars = _names(env_vars, "env_vars")
         self.env_allow = _names(env_allow, "env_allow")
         self.env_deny = _names(env_deny, "env_deny")
@@ -167,7 +177,7 @@ class WorkflowScope(_Scope):
                              attributes=self.attributes,
                              system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
                              energy=self.energy, energy_country=self.energy_country, env_allow=self.env_allow,
-                             env_deny=self.env_deny)
+                             env_deny=self.env_deny, user=self.user, engine_version=self.engine_version)
 
     def open(self) -> WorkflowScope:
         self._enter_context()
@@ -178,6 +188,8 @@ class WorkflowScope(_Scope):
             engine=self.engine, params=param_records(self.params),
             environment=runtime_environment(self.env_vars, self.env_allow, self.env_deny),
             attributes=dict(self.attributes),
+            agents=list(self.inherited_agents) if self.inherited_agents is not None else
+            workflow_agents(self.user, self.engine, self.engine_version),
         )
         self._slow_env = InBackground() if self.owner else None
         if energy_enabled(self.energy):  # start the process's tracker now, in the background
@@ -269,6 +281,7 @@ class WorkflowScope(_Scope):
             inputs=[i if isinstance(i, DataRecord) else file_record(Path(i)) for i in _paths_or_records(inputs)],
             outputs=[file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
             attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
+            agents=list(self.record.agents),
         )
         self.io(write_task_file, self.dir, record)
         return record
@@ -297,8 +310,10 @@ def join_workflow(run_dir: PathLike) -> WorkflowScope:
         rec = None
     if rec is None:
         raise FileNotFoundError(f"{run_dir} is not an open workflow run (no journal/workflow.jsonl or workflow.json)")
-    return WorkflowScope(rec.name, namespace=rec.namespace, save_dir=wdir.root.parent.parent,
-                         run_id=rec.workflow_id, engine=rec.engine, owner=False)
+    scope = WorkflowScope(rec.name, namespace=rec.namespace, save_dir=wdir.root.parent.parent,
+                          run_id=rec.workflow_id, engine=rec.engine, owner=False)
+    scope.inherited_agents = rec.agents
+    return scope
 
 
 class TaskScope(_Scope):
@@ -313,7 +328,8 @@ class TaskScope(_Scope):
                  save_dir: PathLike | None = None, parent_task: str | None = None,
                  workflow: WorkflowScope | None = None, started: float | None = None,
                  system_metrics_interval: float | None = None, collectors: Iterable[str] | None = None,
-                 energy: bool | None = None, energy_country: str | None = None) -> None:
+                 energy: bool | None = None, energy_country: str | None = None,
+                 user: str | bool | None = None) -> None:
         self.name = _check_name(name, "task name")
         if workflow is not None and not isinstance(workflow, WorkflowScope):
             raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
@@ -328,6 +344,9 @@ class TaskScope(_Scope):
         self.attempt = attempt
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace, self.save_dir = namespace, save_dir
+        if user is not None and not isinstance(user, bool):
+            person(user)
+        self.user = user  # for the workflow this task opens when there is none
         self.parent_task = parent_task
         self.system_metrics_interval = check_interval(system_metrics_interval)
         self.collectors = check_names(collectors)
@@ -343,7 +362,7 @@ class TaskScope(_Scope):
                          attributes=self.attributes, namespace=self.namespace, save_dir=self.save_dir,
                          workflow=self._parent,
                          system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
-                         energy=self.energy, energy_country=self.energy_country)
+                         energy=self.energy, energy_country=self.energy_country, user=self.user)
 
     def open(self) -> TaskScope:
         missing = [str(p) for p in self.inputs if not p.exists()]
@@ -353,7 +372,7 @@ class TaskScope(_Scope):
         if wf is None:
             joined = os.environ.get(RUN_DIR_ENV)
             wf = (join_workflow(joined) if joined else
-                  WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir)).open()
+                  WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir, user=self.user)).open()
             self.owns_workflow = True
             if joined and self.parent_task is None:
                 self.parent_task = os.environ.get(PARENT_TASK_ENV) or None
@@ -376,6 +395,7 @@ class TaskScope(_Scope):
             attempt=self.attempt, host=socket.gethostname(), pid=os.getpid(), parent_task=self.parent_task,
             params=param_records(self.params),
             inputs=[file_record(p) for p in self.inputs], attributes=dict(self.attributes),
+            agents=with_launchers(list(wf.record.agents)),
         )
         self.journal = Journal(wf.dir.task_journal(self.run_id))
         wf.io(self.journal.append, "task_opened", encode(self.record))
