@@ -90,7 +90,8 @@ class FaultProxy:
                 proxy.requests.append((self.command, self.path, auth is not None))
                 expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
                 if proxy.require_auth and auth != expected:
-                    return self._reply(401, b"Unauthorized: bad or missing credentials")
+                    return self._reply(401, b"Unauthorized: bad or missing credentials",
+                                       extra={"WWW-Authenticate": 'Basic realm="test"'})
                 if len(proxy.requests) in proxy.fail:
                     return self._reply(503, b"Service Unavailable: try later")
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
@@ -102,9 +103,12 @@ class FaultProxy:
                 except urllib.error.HTTPError as exc:
                     self._reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
 
-            def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            def _reply(self, status: int, body: bytes, content_type: str = "text/plain",
+                       extra: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -168,13 +172,13 @@ def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 
 GRAPHS = "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 TRIPLES = "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } }"
-DEFAULT_ONLY = "SELECT (COUNT(*) AS ?n) WHERE { ?s a <https://w3id.org/yprov-wf/ns#WorkflowRun> }"
+WORKFLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?s a <https://w3id.org/yprov-wf/ns#WorkflowRun> }"
 
 
 def test_upload_keeps_named_graphs_and_is_idempotent(pipeline: Path, fresh: OxigraphServer):
     dataset = rdf.to_dataset(pipeline)
     report = rdf.upload(pipeline, f"{fresh.url}/store")
-    assert report.ok and len(report.graphs) == 5 and report.graphs[-1].graph == "default"
+    assert report.ok and len(report.graphs) == 5 and report.graphs[-1].graph == dataset.workflow_graphs[0]
     assert report.lines() == [f"uploaded 5 of 5 graph(s) ({len(dataset.quads)} triples) to {fresh.url}/store"]
     names = rdf.query(f"{fresh.url}/query", "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }").rows
     assert sorted(r[0] for r in names) == sorted(dataset.graphs)
@@ -195,12 +199,12 @@ def test_ready_queries_over_http_match_the_embedded_store(pipeline: Path, fresh:
 
 
 def test_bad_sparql_shows_the_server_message(fresh: OxigraphServer, tmp_path: Path):
-    with pytest.raises(rdf.SparqlError, match=r"^the server rejected the query \(HTTP 400\): error at 1:\d+"):
+    with pytest.raises(rdf.SparqlError, match=r"^the server rejected the query \(HTTP 400, GET\): error at 1:\d+"):
         rdf.query(f"{fresh.url}/query", "SELECT * WHERE { ?s ?p }")
     result = cli("query", f"{fresh.url}/query", "SELECT * WHERE { ?s ?p }", cwd=tmp_path)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("yprov-wf: error: the server rejected the query (HTTP 400): error at 1:")
+    assert line.startswith("yprov-wf: error: the server rejected the query (HTTP 400, GET): error at 1:")
 
 
 def test_server_down_is_a_clear_error_and_nothing_is_silent(pipeline: Path, tmp_path: Path):
@@ -213,18 +217,24 @@ def test_server_down_is_a_clear_error_and_nothing_is_silent(pipeline: Path, tmp_
     assert first.status == "failed" and "cannot reach http://127.0.0.1:" in first.detail and "tried 4 times" in first.detail
     assert {g.status for g in rest} == {"not attempted"} and len(rest) == 4
     result = cli("export", str(pipeline), "--endpoint", url, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout.startswith("uploaded 0 of 5 graph(s) (0 triples)")
-    assert len(result.stderr.strip().splitlines()) == 5 and "not attempted" in result.stderr
+    assert len(result.stdout.strip().splitlines()) == 6 and "not attempted" in result.stdout
+    (line,) = result.stderr.strip().splitlines()  # one line: the server, the request form, what happened
+    assert line.startswith(f"yprov-wf: error: upload to {url} failed: PUT ?graph=<https://")
+    assert "cannot reach http://127.0.0.1:" in line
     query = cli("query", url.replace("/store", "/query"), "runs", cwd=tmp_path)
-    assert query.returncode == 1 and query.stderr.startswith("yprov-wf: error: cannot reach http://127.0.0.1:")
+    (line,) = query.stderr.strip().splitlines()
+    assert query.returncode == 2 and line.startswith("yprov-wf: error: cannot reach http://127.0.0.1:")
+    assert line.endswith("(GET)")
 
 
 def test_401_without_credentials_stops_the_upload(pipeline: Path, fresh: OxigraphServer, proxy: FaultProxy):
     proxy.require_auth = True
     report = rdf.upload(pipeline, f"{proxy.url}/store", sleep=no_sleep)
     assert [g.status for g in report.graphs] == ["failed"] + ["not attempted"] * 4
-    assert report.graphs[0].detail.startswith("HTTP 401: Unauthorized: bad or missing credentials")
+    assert report.graphs[0].detail.startswith("PUT ?graph=<https://")
+    assert "HTTP 401: Unauthorized: bad or missing credentials" in report.graphs[0].detail
     assert USER_VAR in report.graphs[0].detail
     assert len(proxy.requests) == 1 and proxy.requests[0][2] is False  # no retry of a 401
     assert fresh.count(TRIPLES) == 0
@@ -236,7 +246,8 @@ def test_credentials_from_the_environment(pipeline: Path, fresh: OxigraphServer,
     monkeypatch.setenv(USER_VAR, USER)
     monkeypatch.setenv(PASSWORD_VAR, PASSWORD)
     report = rdf.upload(pipeline, f"{proxy.url}/store", sleep=no_sleep)
-    assert report.ok and all(sent for _, _, sent in proxy.requests)
+    # credentials go out once the server asked for them (its 401 names the scheme), then with every request
+    assert report.ok and [sent for _, _, sent in proxy.requests] == [False] + [True] * 5
     assert fresh.count(TRIPLES) == len(rdf.to_dataset(pipeline).quads)
     result = cli("export", str(pipeline), "--endpoint", f"{proxy.url}/store", "-o", "out.trig", cwd=tmp_path,
                  env={USER_VAR: USER, PASSWORD_VAR: PASSWORD})
@@ -245,7 +256,8 @@ def test_credentials_from_the_environment(pipeline: Path, fresh: OxigraphServer,
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
     wrong = cli("export", str(pipeline), "--endpoint", f"{proxy.url}/store", cwd=tmp_path,
                 env={USER_VAR: USER, PASSWORD_VAR: "wrong"})
-    assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr and "wrong" not in wrong.stdout + wrong.stderr
+    assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr and "wrong" not in wrong.stdout + wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
 
 
 def test_credentials_from_netrc(pipeline: Path, fresh: OxigraphServer, proxy: FaultProxy, monkeypatch,
@@ -273,10 +285,10 @@ def test_persistent_5xx_gives_a_partial_upload_report(pipeline: Path, fresh: Oxi
     proxy.fail = set(range(3, 100))  # the first two graphs go through, then the server keeps failing
     report = rdf.upload(pipeline, f"{proxy.url}/store", retries=2, sleep=no_sleep)
     assert [g.status for g in report.graphs] == ["uploaded", "uploaded", "failed", "not attempted", "not attempted"]
-    assert report.graphs[2].detail == "HTTP 503: Service Unavailable: try later (after 3 tries)"
+    assert report.graphs[2].detail.endswith(">: HTTP 503: Service Unavailable: try later (after 3 tries)")
     lines = report.lines()
     assert lines[0].startswith("uploaded 2 of 5 graph(s)") and len(lines) == 4
-    assert lines[-1].startswith("not attempted: default (")
+    assert lines[-1].startswith(f"not attempted: {rdf.to_dataset(pipeline).workflow_graphs[0]} (")
     on_server = {r[0] for r in rdf.query(f"{fresh.url}/query", "SELECT DISTINCT ?g WHERE { GRAPH ?g {?s ?p ?o} }").rows}
     assert on_server == {g.graph for g in report.uploaded()}
-    assert fresh.count(DEFAULT_ONLY) == 0
+    assert fresh.count(WORKFLOW) == 0  # the workflow's graph goes last: its bundles are all in when it is

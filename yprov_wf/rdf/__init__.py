@@ -27,9 +27,10 @@ from yprov_wf.rdf.store import LoadResult, load
 VOCABULARY = Path(__file__).with_name("vocabulary.ttl")
 
 
-def open_target(where: str | Path) -> Target:
-    """What to query: an Oxigraph store folder, an http(s) SPARQL endpoint, an RDF file or PROV-JSON files."""
-    return Target.open(where)
+def open_target(where: str | Path, timeout: float | None = None) -> Target:
+    """What to query: an Oxigraph store folder, an http(s) SPARQL endpoint (``timeout``: seconds per answer),
+    an RDF file or PROV-JSON files."""
+    return Target.open(where, timeout=timeout)
 
 
 def query(where: str | Path, sparql: str) -> Table | bool | list[str]:

@@ -123,33 +123,55 @@ def _types(target: Target, nodes: set[str]) -> dict[str, str]:
 
 
 def sparql_runs() -> str:
-    return PREFIXES + """SELECT ?run ?workflow ?task ?experiment ?status ?start
-  (GROUP_CONCAT(DISTINCT ?param; separator=" ") AS ?params)
-  (GROUP_CONCAT(DISTINCT ?metric; separator=" ") AS ?metrics) WHERE {
+    """Step 1 of runs: each ML run with its workflow, task, experiment, status and start."""
+    return PREFIXES + """SELECT DISTINCT ?run ?workflow ?task ?experiment ?status ?start WHERE {
   ?run a ywf:MLRun .
   OPTIONAL { ?run ywf:experiment ?experiment }
   OPTIONAL { ?run ywf:status ?status }
   OPTIONAL { ?run prov:startedAtTime ?start }
   OPTIONAL { ?run prov:wasInfluencedBy ?t . ?t a ywf:TaskRun ; ywf:name ?task .
              OPTIONAL { ?t prov:wasInfluencedBy ?w . ?w a ywf:WorkflowRun ; ywf:name ?workflow } }
-  OPTIONAL { ?run prov:used ?p . ?p a ywf:Parameter ; ywf:key ?k ; prov:value ?v .
-             BIND(CONCAT(?k, "=", STR(?v)) AS ?param) }
-  OPTIONAL { ?m prov:wasGeneratedBy ?run ; a ywf:MetricSeries ; ywf:key ?mk ; ywf:last ?last .
-             OPTIONAL { ?m ywf:context ?mc }
-             BIND(CONCAT(?mk, IF(BOUND(?mc), CONCAT("@", ?mc), ""), "=", STR(?last)) AS ?metric) }
-} GROUP BY ?run ?workflow ?task ?experiment ?status ?start ORDER BY ?start ?run"""
+} ORDER BY ?start ?run"""
+
+
+def sparql_run_params() -> str:
+    """Step 2 of runs: every param of every ML run, its value as the typed literal (printed by the client, so
+    every store gives the same text)."""
+    return PREFIXES + """SELECT DISTINCT ?run ?key ?value WHERE {
+  ?run a ywf:MLRun ; prov:used ?p . ?p a ywf:Parameter ; ywf:key ?key ; prov:value ?value }"""
+
+
+def sparql_run_metrics() -> str:
+    """Step 3 of runs: the final value of every metric series of every ML run."""
+    return PREFIXES + """SELECT DISTINCT ?run ?key ?context ?last WHERE {
+  ?m prov:wasGeneratedBy ?run ; a ywf:MetricSeries ; ywf:key ?key ; ywf:last ?last .
+  ?run a ywf:MLRun .
+  OPTIONAL { ?m ywf:context ?context } }"""
+
+
+_RUNS_COLUMNS = ["run", "workflow", "task", "experiment", "status", "start", "params", "metrics"]
 
 
 def runs(target: Target, best: str | None = None, minimize: bool = False) -> Table:
     """Every ML run with its workflow, task, experiment, status, params and final metrics (``key@context=last``).
 
     ``best`` (``key`` or ``key@context``) keeps the runs that have that metric, best first: highest final value,
-    or lowest with ``minimize``; a column with that value is added.
+    or lowest with ``minimize``; a column with that value is added. Three queries (``sparql_runs``,
+    ``sparql_run_params``, ``sparql_run_metrics``) joined here: values are printed from their typed literals,
+    never by the store's own STR(), so every store gives the same cells.
     """
-    table = target.select(sparql_runs())
-    for column in (table.columns.index("params"), table.columns.index("metrics")):
-        for row in table.rows:
-            row[column] = " ".join(sorted((row[column] or "").split()))
+    params: dict[str, set[str]] = {}
+    for run, key, value in target.select(sparql_run_params()).rows:
+        if run and key is not None:
+            params.setdefault(run, set()).add(f"{key}={value or ''}")
+    metrics: dict[str, set[str]] = {}
+    for run, key, context, last in target.select(sparql_run_metrics()).rows:
+        if run and key is not None:
+            metrics.setdefault(run, set()).add(f"{key}{'@' + context if context else ''}={last or ''}")
+    table = Table(list(_RUNS_COLUMNS))
+    for row in target.select(sparql_runs()).rows:
+        run = row[0] or ""
+        table.rows.append(row + [" ".join(sorted(params.get(run, ()))), " ".join(sorted(metrics.get(run, ())))])
     if best is None:
         return table
     idx = table.columns.index("metrics")
