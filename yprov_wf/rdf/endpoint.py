@@ -215,7 +215,10 @@ def query(endpoint: str, sparql: str, *, retries: int = 2, backoff: float = 0.5,
     message; otherwise EndpointError names the server, each form tried and what it got.
     """
     check_url(endpoint)
-    accept = {"Accept": "application/sparql-results+json, application/n-triples;q=0.9, text/plain;q=0.5"}
+    if _is_graph_query(sparql):  # Turtle: Virtuoso's N-Triples and JSON cut doubles to 6 digits, not its Turtle
+        accept = {"Accept": "text/turtle, application/n-triples;q=0.9, text/plain;q=0.5"}
+    else:
+        accept = {"Accept": "application/sparql-results+json"}
     encoded = urllib.parse.urlencode({"query": sparql})
     sep = "&" if urllib.parse.urlsplit(endpoint).query else "?"
     forms = ([GET] if len(endpoint) + len(encoded) + 1 <= GET_LIMIT else []) + [POST_FORM, POST_DIRECT]
@@ -247,6 +250,16 @@ def query(endpoint: str, sparql: str, *, retries: int = 2, backoff: float = 0.5,
     raise EndpointError(f"{_where(endpoint)} did not answer the query: {'; '.join(tried)}")
 
 
+def _is_graph_query(sparql: str) -> bool:
+    """Whether ``sparql`` is a CONSTRUCT or DESCRIBE (answered on an empty store: the parser knows the form)."""
+    import pyoxigraph
+
+    try:
+        return isinstance(pyoxigraph.Store().query(sparql), pyoxigraph.QueryTriples)
+    except (SyntaxError, OSError, ValueError):
+        return False  # a server extension; the server will say
+
+
 def _parse(response: _Response) -> Any:
     if "json" in response.content_type:
         try:
@@ -255,8 +268,9 @@ def _parse(response: _Response) -> Any:
             raise EndpointError(f"the server's answer is not valid JSON ({exc})") from None
     import pyoxigraph
 
+    fmt = pyoxigraph.RdfFormat.TURTLE if "turtle" in response.content_type else pyoxigraph.RdfFormat.N_TRIPLES
     try:
-        return list(pyoxigraph.parse(response.body, format=pyoxigraph.RdfFormat.N_TRIPLES))
+        return list(pyoxigraph.parse(response.body, format=fmt))
     except SyntaxError as exc:
         kind = response.content_type or "no content type"
         raise EndpointError(f"the server answered with {kind}, not SPARQL results ({exc})") from None

@@ -4,6 +4,7 @@ metrics, ``uses`` of a dataset. Each is plain SPARQL on the direct PROV-O relati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyoxigraph
@@ -74,11 +75,12 @@ def sparql_lineage(pairs: list[tuple[str, str]]) -> str:
 
 
 def sparql_describe(nodes: list[str]) -> str:
-    """Step 4 of lineage: a name and a value (or location) of each node."""
+    """Step 4 of lineage: the names and values (or locations) of each node, as ``ywf:name`` and ``prov:value``
+    triples (a CONSTRUCT: stores keep numbers whole only in graph results)."""
     v = "VALUES ?node { " + " ".join(f"<{n}>" for n in nodes) + " }"
-    return PREFIXES + f"""SELECT DISTINCT ?node ?name ?value WHERE {{ {v}
-  OPTIONAL {{ ?node ywf:name|ywf:key|ywf:label|ywf:experiment|ywf:modelName ?name }}
-  OPTIONAL {{ ?node prov:value|prov:atLocation ?value }}
+    return PREFIXES + f"""CONSTRUCT {{ ?node ywf:name ?name . ?node prov:value ?value }} WHERE {{ {v}
+  {{ ?node ywf:name|ywf:key|ywf:label|ywf:experiment|ywf:modelName ?name }}
+  UNION {{ ?node prov:value|prov:atLocation ?value }}
 }}"""
 
 
@@ -99,10 +101,13 @@ def lineage(target: Target, thing: str) -> Table:
     found = target.select(sparql_lineage(pairs)).rows
     nodes = sorted({n for _, _, n in found if n and not n.startswith("_:")})
     described: dict[str, tuple[str | None, str | None]] = {}
-    for node, name, value in target.select(sparql_describe(nodes)).rows if nodes else []:
-        old = described.get(node or "", (None, None))
-        described[node or ""] = (min(filter(None, (old[0], name)), default=None),
-                                 min(filter(None, (old[1], value)), default=None))
+    for node, predicate, value in target.triples(sparql_describe(nodes)) if nodes else []:
+        name, val = described.get(node, (None, None))
+        if predicate.endswith("#name"):
+            name = min(filter(None, (name, value)), default=None)
+        else:
+            val = min(filter(None, (val, value)), default=None)
+        described[node] = (name, val)
     types = _types(target, {p for _, p in pairs})
     rows = []
     for entity, role, node in found:
@@ -135,16 +140,15 @@ def sparql_runs() -> str:
 
 
 def sparql_run_params() -> str:
-    """Step 2 of runs: every param of every ML run, its value as the typed literal (printed by the client, so
-    every store gives the same text)."""
-    return PREFIXES + """SELECT DISTINCT ?run ?key ?value WHERE {
+    """Step 2 of runs: every param of every ML run (a CONSTRUCT: stores keep numbers whole only in graphs)."""
+    return PREFIXES + """CONSTRUCT { ?run prov:used ?p . ?p ywf:key ?key ; prov:value ?value } WHERE {
   ?run a ywf:MLRun ; prov:used ?p . ?p a ywf:Parameter ; ywf:key ?key ; prov:value ?value }"""
 
 
 def sparql_run_metrics() -> str:
-    """Step 3 of runs: the final value of every metric series of every ML run."""
-    return PREFIXES + """SELECT DISTINCT ?run ?key ?context ?last WHERE {
-  ?m prov:wasGeneratedBy ?run ; a ywf:MetricSeries ; ywf:key ?key ; ywf:last ?last .
+    """Step 3 of runs: the final value of every metric series of every ML run (a CONSTRUCT)."""
+    return PREFIXES + """CONSTRUCT { ?m prov:wasGeneratedBy ?run ; ywf:key ?key ; ywf:last ?last ; ywf:context ?context }
+WHERE { ?m prov:wasGeneratedBy ?run ; a ywf:MetricSeries ; ywf:key ?key ; ywf:last ?last .
   ?run a ywf:MLRun .
   OPTIONAL { ?m ywf:context ?context } }"""
 
@@ -160,14 +164,9 @@ def runs(target: Target, best: str | None = None, minimize: bool = False) -> Tab
     ``sparql_run_params``, ``sparql_run_metrics``) joined here: values are printed from their typed literals,
     never by the store's own STR(), so every store gives the same cells.
     """
-    params: dict[str, set[str]] = {}
-    for run, key, value in target.select(sparql_run_params()).rows:
-        if run and key is not None:
-            params.setdefault(run, set()).add(f"{key}={value or ''}")
-    metrics: dict[str, set[str]] = {}
-    for run, key, context, last in target.select(sparql_run_metrics()).rows:
-        if run and key is not None:
-            metrics.setdefault(run, set()).add(f"{key}{'@' + context if context else ''}={last or ''}")
+    params = _joined(target.triples(sparql_run_params()), "used", lambda a: f"{a.get('key')}={a.get('value', '')}")
+    metrics = _joined(target.triples(sparql_run_metrics()), "wasGeneratedBy",
+                      lambda a: f"{a.get('key')}{'@' + a['context'] if a.get('context') else ''}={a.get('last', '')}")
     table = Table(list(_RUNS_COLUMNS))
     for row in target.select(sparql_runs()).rows:
         run = row[0] or ""
@@ -182,6 +181,24 @@ def runs(target: Target, best: str | None = None, minimize: bool = False) -> Tab
             scored.append((value, row + [repr(value)]))
     scored.sort(key=lambda item: item[0], reverse=not minimize)
     return Table(table.columns + [best], [row for _, row in scored])
+
+
+def _joined(triples: list[tuple[str, str, str | None]], link: str, text: Callable[[dict[str, str]], str],
+            ) -> dict[str, set[str]]:
+    """run → the texts of the nodes (params, metric series) that ``link`` ties to it, from CONSTRUCT triples."""
+    attrs: dict[str, dict[str, str]] = {}
+    owners: list[tuple[str, str]] = []
+    for s, p, o in triples:
+        name = p.rpartition("#")[2]
+        if name == link and p.startswith("http://www.w3.org/ns/prov#"):
+            owners.append((s, o or "") if link == "wasGeneratedBy" else (o or "", s))
+        elif o is not None:
+            attrs.setdefault(s, {})[name] = o
+    out: dict[str, set[str]] = {}
+    for node, run in owners:
+        if "key" in attrs.get(node, {}):
+            out.setdefault(run, set()).add(text(attrs[node]))
+    return out
 
 
 def _metric(metrics: str, wanted: str) -> float | None:

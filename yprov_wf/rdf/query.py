@@ -48,8 +48,8 @@ class Table:
 class Target:
     """Something to run SPARQL on: ``Target.open(path_or_url)``; use as a context manager.
 
-    ``runner`` makes any other engine a target: a function from SPARQL text to SPARQL 1.1 JSON results (a dict;
-    for CONSTRUCT, N-Triples lines), e.g. one that runs Jena's ``tdb2.tdbquery --results=json``.
+    ``runner`` makes any other engine a target: a function from SPARQL text to SPARQL 1.1 JSON results (a dict),
+    or for CONSTRUCT a list of pyoxigraph triples, e.g. one that runs Jena's ``tdb2.tdbquery``.
     """
 
     def __init__(self, store: pyoxigraph.Store | None = None, endpoint: str | None = None,
@@ -96,8 +96,26 @@ class Target:
             raise SparqlError("expected a SELECT query")
         return result
 
+    def triples(self, sparql: str) -> list[tuple[str, str, str | None]]:
+        """Run a CONSTRUCT query: (subject, predicate, object) texts, the objects printed as ``literal_text`` does.
+
+        The ready queries fetch numbers this way: every store writes a graph result with the number's full
+        precision (Virtuoso's SELECT results keep 6 digits of a double, its Turtle keeps them all).
+        """
+        result = self._answer(sparql)
+        if not isinstance(result, list):
+            raise SparqlError("expected a CONSTRUCT query")
+        return [(_text(t.subject) or "", _text(t.predicate) or "", _text(t.object)) for t in result]
+
     def run(self, sparql: str) -> Table | bool | list[str]:
         """Run any query: a Table (SELECT), a bool (ASK) or N-Triples lines (CONSTRUCT, DESCRIBE)."""
+        result = self._answer(sparql)
+        if isinstance(result, list):
+            return [str(t) + " ." for t in result]
+        return result
+
+    def _answer(self, sparql: str) -> Table | bool | list[Any]:
+        """A Table, a bool, or pyoxigraph triples."""
         if self.runner is not None:
             return _from_json(self.runner(sparql))
         if self.endpoint is not None:
@@ -117,7 +135,7 @@ class Target:
         if isinstance(result, pyoxigraph.QuerySolutions):
             columns = [v.value for v in result.variables]
             return Table(columns, [[_text(s[c]) for c in columns] for s in result])
-        return [str(t) + " ." for t in result]
+        return list(result)
 
 
 def _text(term: Any) -> str | None:
@@ -139,23 +157,25 @@ _DATETIME = re.compile(r"(-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\
 def literal_text(value: str, datatype: str | None) -> str:
     """A literal's text from its value and type, the same whichever store printed it.
 
-    Booleans are ``true``/``false`` (Virtuoso prints 1/0); doubles and floats are the shortest text of the
-    number rounded to 16 significant digits (Virtuoso keeps 16, Oxigraph and Jena 17), ``NaN``, ``INF``,
-    ``-INF``; integers lose signs and leading zeros; a dateTime with a time zone is in UTC with ``Z``, its
-    fraction without trailing zeros. Anything that does not parse is left as it is.
+    Booleans are ``true``/``false`` (Virtuoso prints 1/0); doubles, floats and decimals are the shortest text
+    that reads back as the same double (Python's ``repr``: Oxigraph prints ``0.30000000000000004``, Virtuoso's
+    Turtle ``0.30000000000000004441``, as a decimal), or ``NaN``, ``INF``, ``-INF``; integers lose ``+`` and
+    leading zeros; a dateTime with a time zone is in UTC with ``Z``, its fraction without trailing zeros.
+    Anything that does not parse is left as it is. (Virtuoso's SELECT results keep only 6 digits of a double:
+    no client can restore them, so the ready queries fetch numbers with CONSTRUCT.)
     """
     if datatype is None or datatype == XSD + "string":
         return value
     try:
         if datatype == XSD + "boolean":
             return {"1": "true", "true": "true", "0": "false", "false": "false"}.get(value.strip(), value)
-        if datatype in (XSD + "double", XSD + "float"):
+        if datatype in (XSD + "double", XSD + "float", XSD + "decimal"):
             number = float(value)
             if number != number:
                 return "NaN"
             if number in (float("inf"), float("-inf")):
                 return "INF" if number > 0 else "-INF"
-            return repr(float(f"{number:.16g}"))
+            return repr(number)
         if datatype in _INTEGERS:
             return str(int(value))
         if datatype == XSD + "dateTime":
@@ -177,9 +197,9 @@ def _datetime_text(value: str) -> str:
     return base + (f".{fraction}" if fraction else "") + ("Z" if zone else "")
 
 
-def _from_json(result: Any) -> Table | bool | list[str]:
+def _from_json(result: Any) -> Table | bool | list[Any]:
     if isinstance(result, list):
-        return [str(t) + " ." for t in result]
+        return result
     if "boolean" in result:
         return bool(result["boolean"])
     columns = result.get("head", {}).get("vars", [])
