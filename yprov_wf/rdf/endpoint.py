@@ -22,7 +22,7 @@ from yprov_wf.rdf.errors import EndpointError, SparqlError
 if TYPE_CHECKING:
     from yprov_wf.rdf.export import RdfDataset
 
-__all__ = ["PASSWORD_VAR", "USER_VAR", "GraphUpload", "UploadReport", "check_url", "query", "upload"]
+__all__ = ["PASSWORD_VAR", "USER_VAR", "GraphUpload", "UploadReport", "check_url", "is_graph_query", "query", "upload"]
 
 UPLOADED, FAILED, NOT_ATTEMPTED = "uploaded", "failed", "not attempted"
 #: queries whose GET URL stays below this go as GET, longer ones as a form-encoded POST (servers cap URLs)
@@ -215,7 +215,7 @@ def query(endpoint: str, sparql: str, *, retries: int = 2, backoff: float = 0.5,
     message; otherwise EndpointError names the server, each form tried and what it got.
     """
     check_url(endpoint)
-    if _is_graph_query(sparql):  # Turtle: Virtuoso's N-Triples and JSON cut doubles to 6 digits, not its Turtle
+    if is_graph_query(sparql):  # Turtle: Virtuoso's N-Triples and JSON cut doubles to 6 digits, not its Turtle
         accept = {"Accept": "text/turtle, application/n-triples;q=0.9, text/plain;q=0.5"}
     else:
         accept = {"Accept": "application/sparql-results+json"}
@@ -250,7 +250,7 @@ def query(endpoint: str, sparql: str, *, retries: int = 2, backoff: float = 0.5,
     raise EndpointError(f"{_where(endpoint)} did not answer the query: {'; '.join(tried)}")
 
 
-def _is_graph_query(sparql: str) -> bool:
+def is_graph_query(sparql: str) -> bool:
     """Whether ``sparql`` is a CONSTRUCT or DESCRIBE (answered on an empty store: the parser knows the form)."""
     import pyoxigraph
 

@@ -58,7 +58,8 @@ class Target:
 
     @classmethod
     def open(cls, where: str | Path, timeout: float | None = None) -> Target:
-        """A store folder (opened read-only), an http(s) SPARQL endpoint, an RDF file, or PROV-JSON files."""
+        """A store folder (opened read-only), an http(s) SPARQL endpoint, a Jena TDB2 folder (``yprov_wf.rdf.tdb2``),
+        an RDF file, or PROV-JSON files."""
         from yprov_wf.rdf.store import is_store
 
         text = str(where)
@@ -71,6 +72,10 @@ class Target:
             raise FileNotFoundError(f"{path} does not exist")
         if is_store(path):
             return cls(store=pyoxigraph.Store.read_only(str(path)))
+        from yprov_wf.rdf import tdb2
+
+        if tdb2.is_tdb2(path):
+            return cls(runner=tdb2.runner(path))
         store = pyoxigraph.Store()
         if path.is_file() and path.suffix in _RDF_FILES:
             try:
