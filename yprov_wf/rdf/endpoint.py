@@ -90,7 +90,7 @@ def _request(method: str, url: str, body: bytes | None, headers: dict[str, str],
     while True:
         try:
             result = _send(method, url, body, headers, timeout)
-            if result.status < 500 or attempt >= retries:
+            if result.status < 500 or result.status in (501, 505) or attempt >= retries:
                 return result
         except TimeoutError:
             raise _TimedOut(f"no answer within {timeout:g} s") from None
@@ -191,7 +191,7 @@ def upload(dataset: RdfDataset, endpoint: str, *, retries: int = 3, backoff: flo
         item.detail = f"{form}: HTTP {response.status}: {_message(response)}"
         if response.status in (401, 403):
             item.detail += f" ({HINT})"
-        elif response.status >= 500:
+        elif response.status >= 500 and response.status not in (501, 505):
             item.detail += f" (after {retries + 1} tries)"
         if response.status in (401, 403, 404, 405) or response.status >= 500:
             break  # credentials, a wrong URL, a failing server: the next graph would get the same
