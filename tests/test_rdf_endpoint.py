@@ -79,7 +79,7 @@ class FaultProxy:
     everything else. Records each request's method, path and whether it carried credentials."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream, self.require_auth, self.fail = upstream, False, set()
+        self.upstream, self.require_auth, self.fail, self.refuse = upstream, False, set(), set()
         self.requests: list[tuple[str, str, bool]] = []
         proxy = self
 
@@ -94,6 +94,9 @@ class FaultProxy:
                                        extra={"WWW-Authenticate": 'Basic realm="test"'})
                 if len(proxy.requests) in proxy.fail:
                     return self._reply(503, b"Service Unavailable: try later")
+                kind = self.command if self.command != "POST" else f"POST {self.headers.get('Content-Type')}"
+                if kind in proxy.refuse:
+                    return self._reply(405, b"Method Not Allowed")
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
                 req = urllib.request.Request(proxy.upstream + self.path, data=body or None, method=self.command,
                                              headers=headers)
@@ -292,3 +295,35 @@ def test_persistent_5xx_gives_a_partial_upload_report(pipeline: Path, fresh: Oxi
     on_server = {r[0] for r in rdf.query(f"{fresh.url}/query", "SELECT DISTINCT ?g WHERE { GRAPH ?g {?s ?p ?o} }").rows}
     assert on_server == {g.graph for g in report.uploaded()}
     assert fresh.count(WORKFLOW) == 0  # the workflow's graph goes last: its bundles are all in when it is
+
+
+def test_a_refused_query_form_falls_back_to_the_next(pipeline: Path, fresh: OxigraphServer, proxy: FaultProxy):
+    rdf.upload(pipeline, f"{fresh.url}/store")
+    proxy.refuse = {"GET"}
+    with rdf.open_target(f"{proxy.url}/query") as t:
+        assert len(rdf.runs(t).rows) == 3
+    assert {m for m, _, _ in proxy.requests} == {"GET", "POST"}
+    proxy.refuse = {"GET", "POST application/x-www-form-urlencoded"}  # then the direct POST
+    assert rdf.query(f"{proxy.url}/query", "ASK { ?s ?p ?o }") is True
+    proxy.refuse.add("POST application/sparql-query")
+    with pytest.raises(rdf.EndpointError) as info:
+        rdf.query(f"{proxy.url}/query", "ASK { ?s ?p ?o }")
+    assert str(info.value) == (f"{proxy.url}/query did not answer the query: GET: HTTP 405; POST (form): HTTP 405; "
+                               "POST (direct): HTTP 405")
+
+
+def test_a_server_that_never_answers_times_out_quickly_naming_each_form(tmp_path: Path):
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/sparql"
+    try:
+        with pytest.raises(rdf.EndpointError) as info:
+            rdf.query(url, "ASK {}", timeout=0.5)
+        assert str(info.value) == (f"{url} did not answer the query: GET: no answer within 0.5 s; "
+                                   "POST (form): no answer within 0.5 s; POST (direct): no answer within 0.5 s")
+        result = cli("query", url, "runs", "--timeout", "0.5", cwd=tmp_path)
+        (line,) = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and line.startswith(f"yprov-wf: error: {url} did not answer the query: GET:")
+    finally:
+        silent.close()

@@ -33,9 +33,9 @@ def open_target(where: str | Path, timeout: float | None = None) -> Target:
     return Target.open(where, timeout=timeout)
 
 
-def query(where: str | Path, sparql: str) -> Table | bool | list[str]:
+def query(where: str | Path, sparql: str, timeout: float | None = None) -> Table | bool | list[str]:
     """Run one SPARQL query on ``where`` (see ``open_target``)."""
-    with Target.open(where) as target:
+    with Target.open(where, timeout=timeout) as target:
         return target.run(sparql)
 
 
