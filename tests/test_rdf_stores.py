@@ -261,3 +261,16 @@ def test_long_queries_go_as_form_posts(server: Store):
         short, long = sparql(runs), sparql(runs + padding)
         assert len(urlencode({"query": long})) > GET_LIMIT > len(urlencode({"query": short}))
         assert t.select(long).rows == t.select(short).rows and len(t.select(short).rows) >= 6
+
+
+def test_jena_tdb2_folder_from_the_command_line(jena: Store, tmp_path: Path):
+    env = {**jena.env, "HOME": str(tmp_path)}
+    tdb = str(jena.folder / "tdb")
+    without = cli("query", tdb, "runs", cwd=tmp_path, env={**env, "PATH": f"{BIN}:/usr/bin:/bin"})
+    (line,) = without.stderr.strip().splitlines()
+    assert without.returncode == 2 and line == ("yprov-wf: error: a TDB2 folder needs Jena's tdb2.tdbquery: put it on "
+                                                "PATH or set YPROV_WF_TDB2_QUERY")
+    command = {**env, "YPROV_WF_TDB2_QUERY": str(jena.folder / "bin" / "tdb2.tdbquery")}
+    bad = cli("query", tdb, "SELECT * WHERE { ?s ?p }", cwd=tmp_path, env=command)
+    (line,) = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and line.startswith(f"yprov-wf: error: tdb2.tdbquery on {tdb} failed: ")
