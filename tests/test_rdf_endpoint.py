@@ -327,3 +327,20 @@ def test_a_server_that_never_answers_times_out_quickly_naming_each_form(tmp_path
         assert result.returncode == 2 and line.startswith(f"yprov-wf: error: {url} did not answer the query: GET:")
     finally:
         silent.close()
+
+
+def test_digest_answer_matches_rfc_2617s_worked_example(monkeypatch):
+    # RFC 2617 section 3.5: the challenge, the request and the response it gives
+    from yprov_wf.rdf import auth
+
+    challenge = auth.parse_challenge('Basic realm="x", Digest realm="testrealm@host.com", qop="auth,auth-int", '
+                                     'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
+                                     'opaque="5ccc069c403ebaf9f0171e9517f40e41"')
+    assert challenge is not None and challenge.scheme == "digest"  # the stronger scheme offered
+    challenge.count = 1
+    monkeypatch.setattr(auth.secrets, "token_hex", lambda n: "0a4f113b")
+    value = auth._digest(challenge, "Mufasa", "Circle Of Life", "GET", "http://www.nowhere.org/dir/index.html")
+    assert 'response="6629fae49393a05397450978507c4ef1"' in value
+    assert 'uri="/dir/index.html"' in value and "nc=00000001" in value and 'opaque="5ccc069c' in value
+    assert auth.parse_challenge('Basic realm="oxigraph"').scheme == "basic"
+    assert auth.parse_challenge("Bearer realm=x") is None

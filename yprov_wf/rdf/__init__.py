@@ -4,8 +4,11 @@
     rdf.export("prov", "prov.trig")                  # trig | nquads | jsonld | turtle (flattened, with a warning)
     rdf.load("prov", "store")                        # an on-disk Oxigraph store accumulating runs
     rdf.upload("prov", "http://127.0.0.1:7878/store")  # SPARQL 1.1 Graph Store Protocol, named graphs kept
-    with rdf.open_target("store") as t:
+    with rdf.open_target("store") as t:                # or a SPARQL endpoint URL, a Jena TDB2 folder, files
         print(rdf.runs(t, best="accuracy").text())
+
+Nothing goes to the default graph: each task bundle is a named graph, the workflow run's own records are in
+``<workflow run IRI>/bundle``; so every store (Oxigraph, Virtuoso, Jena) gives the same answers.
 
 Needs the ``rdf`` extra (pyoxigraph; rdflib and the oxigraph server for tests). Importing ``yprov_wf`` does not
 import this package.
