@@ -266,6 +266,8 @@ def test_literals_are_escaped(tmp_path: Path):
     g = rdflib.Dataset()
     g.parse(data=rdf.export(tmp_path / "doc.json", format="nquads").data, format="nquads")
     values = {str(p): o for _, p, o, _ in g.quads()}
+    (graph,) = {str(c) for _, _, _, c in g.quads()}  # a document without a workflow run: a graph named by content
+    assert re.fullmatch(r"urn:yprov-wf:document:[0-9a-f]{32}", graph)
     assert str(values["https://e.org/note"]) == 'quote " backslash \\ newline \n end'
     assert values["https://e.org/n"].datatype == XSD.long
     assert values["https://e.org/t"].language == "de"

@@ -154,11 +154,12 @@ def document_quads(doc: dict[str, Any], source: str = "<document>") -> Iterator[
 
 
 def top_level_graph(doc: dict[str, Any], mapper: _Mapper | None = None, prefixes: _Prefixes | None = None) -> str:
-    """The named graph of a document's top-level records (workflow-level provenance), never the default graph.
+    """The named graph (``<IRI>``) of a document's top-level records, the workflow-level provenance.
 
     ``<workflow run IRI>/bundle`` for the document that holds a ``ywf:WorkflowRun`` activity (workflow.json, a
     merged file), so every store answers the same whatever its default graph does; for a foreign document
-    without one, ``urn:yprov-wf:document:<hash of its top-level records>``. Task files have no top-level records.
+    without one, ``urn:yprov-wf:document:<hash of its top-level records>``; ``""`` for a document with no
+    top-level records (a task file), which then puts nothing in the default graph either.
     """
     mapper = mapper or _Mapper("<document>")
     prefixes = prefixes if prefixes is not None else mapper.prefixes(doc.get("prefix", {}), STANDARD_PREFIXES)
