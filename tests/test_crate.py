@@ -254,7 +254,7 @@ def test_snakemake_crate_holds_the_snakefile_and_passes_the_validator(snakemake_
     assert main_wf.source.read_text() == SNAKEFILE
     assert sorted(s["name"] for s in _list(main_wf["step"])) == ["all", "make_a", "make_b"]  # rule all is a job
     assert c.root_dataset["license"].id == "https://creativecommons.org/licenses/by/4.0/"
-    assert_valid(snakemake_crate, validator_cache)
+    assert_valid(snakemake_crate, validator_cache, ("provenance-run-crate-0.5",))  # it includes the others
 
 
 # -- what the crate says ---------------------------------------------------------------------------------
