@@ -169,6 +169,24 @@ def test_standalone_run_crate_holds_its_script_and_passes_the_validator(tmp_path
     assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
 
+def test_failed_run_crate_says_so_and_passes_the_validator(tmp_path, validator_cache):
+    with pytest.raises(RuntimeError, match="boom"):
+        with yp.workflow("failing", namespace=NS, save_dir=tmp_path / "prov") as wf:
+            with yp.task("fine"):
+                pass
+            with yp.task("broken"):
+                raise RuntimeError("boom")
+    target = tmp_path / "failed.zip"
+    write_crate(wf.dir.root, target, workflow_file=__file__)
+    c = ROCrate(target)
+    action = _workflow_action(c)
+    assert action["actionStatus"] == SCHEMA + "FailedActionStatus" and "boom" in action["error"]
+    fine, broken = (c.dereference(f"#task/{t.id}") for t in yp.load(wf.dir.root)[0].tasks)
+    assert fine["actionStatus"] == SCHEMA + "CompletedActionStatus" and fine.get("error") is None
+    assert broken["actionStatus"] == SCHEMA + "FailedActionStatus" and "boom" in broken["error"]
+    assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
+
+
 # -- Prefect and Snakemake -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def prefect_crate(tmp_path_factory) -> tuple[Path, object]:
