@@ -289,6 +289,10 @@ def test_cli_export_formats(pipeline: Path, tmp_path: Path):
     assert ttl.stderr.strip().startswith("yprov-wf: warning: turtle cannot hold named graphs")
     nq = cli("export", str(pipeline), "--format", "nquads", "-o", "out.txt", cwd=tmp_path)
     assert nq.returncode == 0 and (tmp_path / "out.txt").read_bytes() == rdf.export(pipeline, format="nquads").data
+    skolem = cli("export", str(pipeline), "-o", "skolem.nq", "--skolemize", cwd=tmp_path)
+    data = (tmp_path / "skolem.nq").read_bytes()
+    assert skolem.returncode == 0 and b"_:" not in data and b"/.well-known/genid/yprov-wf-q" in data
+    assert data == rdf.to_dataset(pipeline).skolemized().nquads()  # what --store and --endpoint send
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -270,6 +270,10 @@ def test_jena_tdb2_folder_from_the_command_line(jena: Store, tmp_path: Path):
     (line,) = without.stderr.strip().splitlines()
     assert without.returncode == 2 and line == ("yprov-wf: error: a TDB2 folder needs Jena's tdb2.tdbquery: put it on "
                                                 "PATH or set YPROV_WF_TDB2_QUERY")
+    # loading the recipe's skolemized file again adds nothing: each graph is as the export made it
+    again = bash("bin/tdb2.tdbloader --loc tdb prov.nq", jena.folder, env)
+    assert again.returncode == 0, again.stderr
+    assert _graph_sizes(jena) == _expected_sizes(jena.folder / "prov")
     command = {**env, "YPROV_WF_TDB2_QUERY": str(jena.folder / "bin" / "tdb2.tdbquery")}
     bad = cli("query", tdb, "SELECT * WHERE { ?s ?p }", cwd=tmp_path, env=command)
     (line,) = bad.stderr.strip().splitlines()

@@ -265,6 +265,9 @@ def _add_rdf_commands(sub) -> None:
     s.add_argument("-o", "--output", type=Path, help="the RDF file to write")
     s.add_argument("--store", type=Path, help="an Oxigraph store folder to load into (created if missing)")
     s.add_argument("--endpoint", help="a SPARQL 1.1 Graph Store endpoint URL to upload to (named graphs kept)")
+    s.add_argument("--skolemize", action="store_true",
+                   help="-o: blank nodes as stable skolem IRIs (as --store and --endpoint send them), so loading "
+                        "the file twice into a store, e.g. with tdb2.tdbloader, adds nothing")
     s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="--endpoint: seconds to wait for the server's answer to each request (default 60)")
     s.set_defaults(func=_export)
@@ -319,7 +322,7 @@ def _export(args: argparse.Namespace) -> int:
         fmt = args.format or {".nq": "nquads", ".jsonld": "jsonld", ".ttl": "turtle"}.get(args.output.suffix, "trig")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", rdf.NamedGraphsFlattened)
-            data = rdf.serialize(dataset, fmt)
+            data = rdf.serialize(dataset.skolemized() if args.skolemize else dataset, fmt)
         for w in caught:
             print(f"yprov-wf: warning: {w.message}", file=sys.stderr)
         from yprov_wf.layout import atomic_write
