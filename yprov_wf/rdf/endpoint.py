@@ -144,12 +144,14 @@ class UploadReport:
         return None if failed is None else f"upload to {self.endpoint} failed: {failed.detail}"
 
     def lines(self) -> list[str]:
-        """A summary line, then one line per graph that was not uploaded."""
+        """A summary line; after a partial upload, one line per graph saying whether it is in."""
         done = self.uploaded()
         head = (f"uploaded {len(done)} of {len(self.graphs)} graph(s) "
                 f"({sum(g.triples for g in done)} triples) to {self.endpoint}")
+        if self.ok:
+            return [head]
         return [head] + [f"{g.status}: {g.graph} ({g.triples} triples){': ' + g.detail if g.detail else ''}"
-                         for g in self.graphs if g.status != UPLOADED]
+                         for g in self.graphs]
 
 
 def upload(dataset: RdfDataset, endpoint: str, *, retries: int = 3, backoff: float = 0.5,
