@@ -262,10 +262,11 @@ def test_the_engines_own_terms_are_checked(exports):
 
 def test_locations_are_resources_never_literals(exports):
     for ds in exports.values():
-        locations = [o for _, _, o in ds.triples((None, PROV.atLocation, None))]
+        triples = _triples(ds)
+        locations = [o for _, p, o in triples if p == PROV.atLocation]
         assert locations and not [o for o in locations if isinstance(o, Literal)]
-        assert all(str(o).startswith("file:///") for o in locations)
-        assert not list(ds.triples((None, YWF.locationLiteral, None)))
+        assert all(str(o).startswith("file:///") and (o, RDF.type, PROV.Location) in triples for o in locations)
+        assert not [t for t in triples if t[1] == YWF.locationLiteral]
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
@@ -325,3 +326,18 @@ def test_the_launcher_is_an_agent_of_the_ranked_tasks(exports):
     assert {ds.value(a, YWF.launcherId).toPython() for a in launchers} == {"conformance-run"}
     tasks = _associated(ds, YWF.TaskRun)
     assert len(tasks) == 2 and all("launcher" in roles for roles in tasks.values()), tasks
+
+
+def test_a_literal_location_of_an_older_file_is_kept_without_breaking_the_range():
+    from yprov_wf.rdf.mapping import document_quads
+
+    doc = {"prefix": {"ex": NS}, "entity": {
+        "ex:old": {"prov:location": "tasks/x.json"},
+        "ex:new": {"prov:location": {"$": "file:///data/x.csv", "type": "xsd:anyURI"}},
+        "ex:qn": {"prov:location": {"$": "ex:place", "type": "prov:QUALIFIED_NAME"}}}}
+    quads = {(s, p, o) for s, p, o, _ in document_quads(doc)}
+    assert (f"<{NS}old>", f"<{YWF}locationLiteral>", '"tasks/x.json"') in quads
+    assert (f"<{NS}new>", f"<{PROV}atLocation>", "<file:///data/x.csv>") in quads
+    assert (f"<{NS}qn>", f"<{PROV}atLocation>", f"<{NS}place>") in quads
+    assert ("<file:///data/x.csv>", f"<{RDF}type>", f"<{PROV}Location>") in quads
+    assert not [q for q in quads if q[1] == f"<{PROV}atLocation>" and q[2].startswith('"')]
