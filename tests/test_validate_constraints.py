@@ -11,7 +11,7 @@ import pytest
 from yprov_wf.cli import main
 from yprov_wf.prov.validate import validate
 
-T0, T1, T2, T3 = ("2026-01-01T00:00:0%d+00:00" % i for i in range(4))
+T0, T1, T2, T3 = (f"2026-01-01T00:00:0{i}+00:00" for i in range(4))
 
 
 def _activity(start: str = T0, end: str = T3) -> dict:
