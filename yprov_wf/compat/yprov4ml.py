@@ -158,25 +158,20 @@ def run_names(first: Any, second: Any, namespace_kw: Any, experiment_kw: Any) ->
     """
     positional = [a for a in (first, second) if a is not None]
     ns, exp = namespace_kw, experiment_kw
-    undecided = [a for a in positional if not _iri(a)]
-    if len(positional) == 2 and sum(map(_dotted, positional)) == 1 and not any(map(_iri, positional)):
-        host = next(a for a in positional if _dotted(a))
-        ns_value = host if ns is None else None
-        if ns_value is not None:
-            ns, undecided = host, [a for a in positional if a is not host]
-    elif len(undecided) == 1 and _dotted(undecided[0]) and ns is None and len(positional) == 1:
-        raise TypeError(f"start_run({undecided[0]!r}): is it the namespace (yProv4ML 1.0) or the experiment name "
+    if len(positional) == 2 and ns is None and sum(map(_dotted, positional)) == 1 and not any(map(_iri, positional)):
+        ns = next(a for a in positional if _dotted(a))  # (name, host) or (host, name)
+        positional = [a for a in positional if not _dotted(a)]
+    elif len(positional) == 1 and _dotted(positional[0]) and ns is None:
+        raise TypeError(f"start_run({positional[0]!r}): is it the namespace (yProv4ML 1.0) or the experiment name "
                         "(2.x/3.x)? pass prov_user_namespace= or experiment_name=")
     for value in positional:
-        if value in undecided:
-            if exp is None:
-                exp = value
-                continue
-        elif ns is None or ns is value:
+        if _iri(value) and ns is None:
             ns = value
-            continue
-        raise TypeError(f"start_run: cannot tell which of {positional!r} is the namespace and which the experiment "
-                        "name; pass prov_user_namespace= and experiment_name=")
+        elif not _iri(value) and exp is None:
+            exp = value
+        else:
+            raise TypeError(f"start_run: cannot tell which of {[first, second]!r} is the namespace and which the "
+                            "experiment name; pass prov_user_namespace= and experiment_name=")
     return ns, exp
 
 
