@@ -313,3 +313,50 @@ def test_first_system_sample_reports_the_cpu_use_since_the_run_started(save_dir)
     yp.end_run()
     first = yp.load(only_run_dir(save_dir))[0].runs[0].metrics().set_index("key")["value"]
     assert first["process_cpu_usage"] > 0 and first["cpu_usage"] > 0
+
+
+# -- ProvMLLogger (Lightning) ----------------------------------------------------------------------------
+def _fit(logger, root: Path) -> None:
+    import lightning as L
+
+    from tests.test_lightning import DigitsMlp, _loaders
+
+    train, val, _ = _loaders()
+    trainer = L.Trainer(max_epochs=1, logger=[logger], enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, log_every_n_steps=2, default_root_dir=root, accelerator="cpu")
+    trainer.fit(DigitsMlp(), train, val)
+
+
+def test_provml_logger_records_into_the_run_the_user_started(save_dir, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        run = yp.start_run(NS, "user-run", provenance_save_dir=save_dir)
+        yp.log_param("before_fit", 1)
+        logger = yp.ProvMLLogger()
+        _fit(logger, tmp_path)
+        assert not run.closed, "the user's run is left for their end_run"
+        yp.log_metric("after_fit", 1.0)
+        yp.end_run()
+    assert logger.runs == [run.info]
+    bundle = _bundle(save_dir)
+    assert len(by_type(bundle, "MLRun")) == 1
+    keys = {value(a["ywf:key"]) for a in by_type(bundle, "MetricSeries").values()}
+    assert {"train_loss", "after_fit"} <= keys
+    assert {"before_fit", "lr", "hidden"} <= {value(a["ywf:key"]) for a in by_type(bundle, "Parameter").values()}
+
+
+def test_provml_logger_without_a_run_opens_its_own_under_the_default_namespace(tmp_path, monkeypatch):
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("YPROV_WF_NAMESPACE", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.warns(yp.CompatibilityWarning, match="flush_logs_every_n_steps="):
+            logger = yp.ProvMLLogger(name="own", flush_logs_every_n_steps=10, provenance_save_dir="prov")
+        _fit(logger, tmp_path)
+    (info,) = logger.runs
+    assert info.experiment_name == "own"
+    _valid(tmp_path / "prov")
