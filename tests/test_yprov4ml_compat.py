@@ -96,16 +96,32 @@ def test_keywords_asking_for_what_is_done_anyway_do_not_warn(save_dir):
     yp.end_run(create_card=False)  # the filterwarnings=error config fails this test on any warning
 
 
-def test_end_run_crate_ro_crate_writes_the_crate_and_create_card_warns(save_dir):
+def test_end_run_crate_ro_crate_writes_the_crate_and_create_card_warns(save_dir, tmp_path, monkeypatch):
     import zipfile
 
+    monkeypatch.chdir(tmp_path)
+    Path("train.py").write_text("print('train')\n")
     yp.start_run(NS, "crated", provenance_save_dir=save_dir)
+    yp.log_source_code("train.py")  # the crate's main workflow
     yp.log_metric("loss", 1.0)
     with pytest.warns(yp.CompatibilityWarning, match="create_card="):
         yp.end_run(crate_ro_crate=True, create_card=True)
     root = only_run_dir(save_dir)
     with zipfile.ZipFile(root.with_name(root.name + ".crate.zip")) as z:
-        assert "ro-crate-metadata.json" in z.namelist()
+        meta = json.loads(z.read("ro-crate-metadata.json"))
+    workflow = [e for e in meta["@graph"] if "ComputationalWorkflow" in e.get("@type", [])]
+    assert workflow and workflow[0]["@id"].endswith("train.py")
+
+
+def test_crate_ro_crate_says_what_the_crate_lacks_and_inside_an_open_workflow_waits(save_dir):
+    yp.start_run(NS, "no-script", provenance_save_dir=save_dir)
+    with pytest.warns(yp.ProvenanceWarning, match="no file of workflow 'no-script' was recorded"):
+        yp.end_run(crate_ro_crate=True)
+    with yp.workflow("open", namespace=NS, save_dir=save_dir / "wf"), yp.task("t"):
+        yp.start_run(experiment_name="inner")
+        with pytest.warns(yp.ProvenanceWarning, match="has not ended"):
+            yp.end_run(crate_ro_crate=True)
+    assert not list((save_dir / "wf").glob("*/*.crate.zip"))
 
 
 # -- dual-order calls -----------------------------------------------------------------------------------

@@ -189,9 +189,12 @@ def _write_crate(run: Run) -> None:
     from yprov_wf.crate import write_crate
 
     try:
-        write_crate(root, root.with_name(root.name + ".crate.zip"))
+        summary = write_crate(root, root.with_name(root.name + ".crate.zip"))
     except Exception as exc:
         warnings.warn(f"yprov-wf: no RO-Crate written ({type(exc).__name__}: {exc})", ProvenanceWarning, stacklevel=3)
+        return
+    for line in summary.warnings:
+        warnings.warn(f"yprov-wf: RO-Crate {summary.path}: {line}", ProvenanceWarning, stacklevel=3)
 
 
 def _write_graph(run: Run, svg: bool) -> None:
