@@ -130,6 +130,8 @@ def test_log_model_in_both_orders_and_layers(save_dir):
     yp.log_model(_model(), "first")  # 1.0 / yprov-wf
     yp.log_model("second", _model(), log_model_layers=True)  # 2.x / 3.x
     yp.log_model(_model())  # 1.0's default name
+    yp.log_model("third", _model(), None, None, True, True)  # 3.x: (name, model, context, source, info, layers)
+    yp.log_model(_model(), "fourth", False)  # 1.0: (model, name, log_model_info)
     with pytest.raises(TypeError, match="log_model"):
         yp.log_model("a", "b")
     with pytest.raises(TypeError, match="log_model"):
@@ -138,7 +140,8 @@ def test_log_model_in_both_orders_and_layers(save_dir):
         yp.log_model("x", _model(), model_name="y")
     yp.end_run()
     models = {value(a["ywf:label"]): a for a in _entities(save_dir, "Model").values()}
-    assert set(models) == {"first", "second", "default"}
+    assert set(models) == {"first", "second", "default", "third", "fourth"}
+    assert "ywf:layerDetails" in models["third"] and "ywf:parameterCount" not in models["fourth"]
     layers = json.loads(value(models["second"]["ywf:layerDetails"]))
     assert layers[0] == {"name": "0", "type": "Linear", "parameters": 15, "dtype": "float32", "in_features": 4,
                          "out_features": 3}

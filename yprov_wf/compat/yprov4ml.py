@@ -83,7 +83,7 @@ def warn_ignored(call: str, ignored: Mapping[str, str], stacklevel: int = 4) -> 
 _AS_DONE = {"is_input": False, "incremental": True, "log_copy_in_prov_directory": True, "log_as_artifact": True,
             "log_dataset_info": True, "use_compressor": (None, False), "csv_separator": ",",
             "unify_experiments": False, "create_card": False, "other_attrs": None, "source": None,
-            "is_model": False, "use_run_id": None}
+            "is_model": False, "use_run_id": None, "context": None}
 
 
 def _as_done(key: str, value: Any) -> bool:
@@ -240,6 +240,10 @@ def log_model_call(model: Any, label: Any, args: tuple, options: dict[str, Any])
     rest = list(args)  # 1.0: (log_model_info, log_as_artifact); 2.x: (log_model_info, log_model_layers, is_input)
     info, layers = acted.get("log_model_info", True), acted.get("log_model_layers", False)
     label_first = isinstance(model, str)
+    if label_first:  # 3.x: (model_name, model, context, source, log_model_info, …)
+        for key in ("context", "source"):
+            if rest and not isinstance(rest[0], bool):
+                _ignore(ignored, key, rest.pop(0), LOG_MODEL_IGNORED)
     if rest:
         info = rest.pop(0)
     if rest:
