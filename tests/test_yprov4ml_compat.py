@@ -216,6 +216,8 @@ def test_metric_source_and_param_context_are_recorded(save_dir):
     yp.log_param("lr", 0.1, yp.Context.TRAINING)
     with pytest.warns(yp.CompatibilityWarning, match="is_input="):
         yp.log_param("bs", 3, is_input=True)
+    with pytest.warns(yp.CompatibilityWarning, match="source="):
+        yp.log_param("wd", 0.0, "training", "config.yaml", False)  # 3.x: (key, value, context, source, is_input)
     yp.end_run()
     series = {value(a["ywf:key"]): a for a in _entities(save_dir, "MetricSeries").values()}
     assert value(series["loss"]["ywf:metricSource"]) == "my-loss"

@@ -253,9 +253,16 @@ def log_metrics(metrics: Mapping[str, float], context: Any = None, step: int | N
         log(key, value, context, step, timestamp)
 
 
-def log_param(key: str, value: Any, context: Any = None, **yprov4ml_options: Any) -> None:
-    """Record a parameter (used by the run), in ``context`` if given (yProv4ML 2.x/3.x). Logging the same
-    key with another value raises ValueError."""
+def log_param(key: str, value: Any, context: Any = None, *legacy: Any, **yprov4ml_options: Any) -> None:
+    """Record a parameter (used by the run), in ``context`` if given (yProv4ML 2.x/3.x; its ``source`` and
+    ``is_input``, also positional, are accepted with a warning). Logging the same key with another value
+    raises ValueError."""
+    if len(legacy) > 2:
+        raise TypeError(f"log_param() takes at most 5 positional arguments ({3 + len(legacy)} given)")
+    for name, given in zip(("source", "is_input"), legacy):
+        if name in yprov4ml_options:
+            raise TypeError(f"log_param() got multiple values for argument {name!r}")
+        yprov4ml_options[name] = given
     _, ignored = yprov4ml.split_keywords("log_param", yprov4ml_options, (), yprov4ml.LOG_PARAM_IGNORED)
     active_run().log_param(key, value, context)
     yprov4ml.warn_ignored("log_param", ignored, stacklevel=3)
