@@ -87,8 +87,8 @@ def start_run(*args: Any, prov_user_namespace: str | None = None, experiment_nam
         raise TypeError(f"start_run() takes at most 6 positional arguments ({len(args)} given)")
     given = {"provenance_save_dir": provenance_save_dir, "collect_all_processes": collect_all_processes,
              "save_after_n_logs": save_after_n_logs, "rank": rank}
-    for name, value in zip(given, args[2:]):
-        if given[name] not in (None, False, 100):
+    for (name, default), value in zip(zip(given, (None, False, 100, None)), args[2:]):
+        if given[name] is not default:
             raise TypeError(f"start_run() got multiple values for argument {name!r}")
         given[name] = value
     provenance_save_dir, collect_all_processes = given["provenance_save_dir"], given["collect_all_processes"]
