@@ -144,6 +144,7 @@ def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
     for p in params:
         e = scope.entity(user[v.local(*owner, "param", p.key)], _attrs(ywf, {
             "prov:type": ywf[v.PARAMETER], "key": p.key, "prov:value": p.value, "valueType": p.type,
+            "context": p.context,
         }))
         scope.used(activity, e, _time(when))
 
@@ -166,7 +167,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             "prov:type": ywf[v.METRIC_SERIES], "key": s.key, "context": s.context, "count": s.count,
             "nonFiniteCount": s.non_finite, "first": s.first, "last": s.last, "min": s.minimum,
             "max": s.maximum, "firstStep": s.first_step, "lastStep": s.last_step,
-            "firstTime": _time(s.first_time), "lastTime": _time(s.last_time),
+            "firstTime": _time(s.first_time), "lastTime": _time(s.last_time), "metricSource": s.source,
             "prov:atLocation": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
         }))
         b.wasGeneratedBy(e, r, _time(s.last_time))

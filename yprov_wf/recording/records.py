@@ -48,6 +48,7 @@ class ParamRecord:
     key: str
     value: Scalar
     type: str  # the Python type name of the original value
+    context: str | None = None  # yProv4ML 2.x/3.x log_param(key, value, context)
 
 
 @dataclass(slots=True)
@@ -136,7 +137,7 @@ class RunRecord:
     experiment: str
     started: float
     rank: int = 0
-    world_size: int = 1
+    world_size: int | None = 1  # None: a rank given without a world size
     collect_all_processes: bool = False
     device: str | None = None
     status: str = RUNNING
