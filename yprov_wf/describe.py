@@ -76,6 +76,32 @@ def model_summary(model: Any) -> dict[str, Any]:
     }
 
 
+_LAYER_ATTRS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride", "padding",
+                "num_layers", "hidden_size", "num_heads", "embed_dim", "p")
+
+
+def layer_details(model: Any) -> list[dict[str, Any]]:
+    """Per leaf layer: name, class, parameter count, dtype and the shape attributes it has (in/out features
+    and channels, kernel size, stride, padding…), as yProv4ML's ``log_model_layers`` recorded them."""
+    if not is_torch_module(model):
+        return []
+    out = []
+    for name, m in model.named_modules():
+        if not name or any(True for _ in m.children()):
+            continue
+        own = list(m.parameters(recurse=False))
+        layer: dict[str, Any] = {"name": name, "type": type(m).__name__, "parameters": sum(p.numel() for p in own)}
+        if own:
+            layer["dtype"] = str(own[0].dtype).removeprefix("torch.")
+        for attr in _LAYER_ATTRS:
+            value = getattr(m, attr, None)
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) or (
+                    isinstance(value, tuple) and all(isinstance(v, int) for v in value)):
+                layer[attr] = list(value) if isinstance(value, tuple) else value
+        out.append(layer)
+    return out
+
+
 def save_model(model: Any, path: Path) -> None:
     """Save a torch module's state_dict (or any object with one) with torch.save, else pickle it."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ import inspect
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,15 @@ class Attempt:
     scope: yp.TaskScope
     joined: yp.WorkflowScope | None
     error: str | None = None
+    task_run_id: UUID | None = None
 
 
 _open: dict[UUID, Attempt] = {}
 _lock = threading.Lock()
+# what each task run returned (its output records, one generation each), so that a downstream task run that
+# Prefect says received its result is linked to that very generation; the oldest are forgotten
+_results: OrderedDict[UUID, list[yp.DataRecord]] = OrderedDict()
+MAX_RESULTS = 10_000
 _warned: list[str] = []
 
 
@@ -111,12 +117,17 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
             joined.close()
         raise
     try:
+        upstream = _upstream_runs(task_run.task_inputs or {})
+        taken: set[str] = set()
         for key, value in values.items():
-            scope.log_input(value, name=key, value=not _is_file(value))
+            item = value
+            if not _is_file(value):  # a file is linked by its path; a value by the run Prefect took it from
+                item = _received(value, upstream.get(key.partition("[")[0], ()), taken) or value
+            scope.log_input(item, name=key, value=not _is_file(value))
     except BaseException as exc:
         _close(Attempt(scope, joined), "failed", None, f"recording the task's inputs failed: {exc!r}")
         raise
-    attempt = Attempt(scope, joined)
+    attempt = Attempt(scope, joined, task_run_id=task_run.id)
     if register:
         with _lock:
             _open[task_run.id] = attempt
@@ -141,9 +152,38 @@ def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) ->
     if attempt is None or not options.digests_values:
         return
     if result is not None and not _is_prefect_state(result):
-        attempt.scope.log_output(result, name="return", value=not _is_file(result))
+        records = [attempt.scope.log_output(result, name="return", value=not _is_file(result))]
         for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
-            attempt.scope.log_output(item, name=name, value=not _is_file(item))
+            records.append(attempt.scope.log_output(item, name=name, value=not _is_file(item)))
+        if attempt.task_run_id is not None:
+            with _lock:
+                _results[attempt.task_run_id] = records
+                while len(_results) > MAX_RESULTS:
+                    _results.popitem(last=False)
+
+
+def _upstream_runs(task_inputs: Mapping[str, Any]) -> dict[str, list[UUID]]:
+    """The task runs each argument came from, as Prefect's engine tracked them."""
+    return {key: [i.id for i in items if getattr(i, "input_type", None) == "task_run"]
+            for key, items in task_inputs.items()}
+
+
+def _received(value: Any, runs: Iterable[UUID], taken: set[str]) -> yp.DataRecord | None:
+    """The output record of the upstream run (one of ``runs``) this argument is: among those runs' outputs,
+    the one with the same bytes (the whole result, or one item of it); one not yet taken by another
+    argument of this task first. None if Prefect's upstream runs returned nothing of the kind here."""
+    with _lock:
+        outputs = [r for run in runs for r in _results.get(run, ())]
+    if not outputs:
+        return None
+    from yprov_wf.describe import value_fingerprint
+
+    sha = value_fingerprint(value)[0]
+    matching = [r for r in outputs if r.sha256 == sha]
+    chosen = next((r for r in matching if r.entity not in taken), matching[0] if matching else None)
+    if chosen is not None and chosen.entity:
+        taken.add(chosen.entity)
+    return chosen
 
 
 def _raised(attempt: Attempt | None, exc: BaseException) -> None:
