@@ -14,6 +14,7 @@ import functools
 import inspect
 import os
 import threading
+import types
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,29 +49,102 @@ _warned: list[str] = []
 
 
 def wrap(fn: Callable[..., Any], options: ProvOptions) -> Callable[..., Any]:
-    """The task function, recording each call made by Prefect's task engine as an attempt."""
+    """The task function, recording each call made by Prefect's task engine as an attempt. It is of the
+    same kind as ``fn`` (coroutine, generator, async generator, plain) and lives in ``fn``'s module
+    globals, so Prefect resolves string annotations (``from __future__ import annotations``) there."""
+    run = _wrapper(fn, options, begin, _raised, record_result, guarded)
+    functools.update_wrapper(run, fn)
+    return in_module_of(fn, run)
+
+
+def in_module_of(fn: Any, wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """``wrapper`` rebuilt with ``fn``'s globals (the wrapper reads only its closure and builtins)."""
+    globals_ = getattr(fn, "__globals__", None)
+    if globals_ is None or globals_ is wrapper.__globals__:
+        return wrapper
+    rebuilt = types.FunctionType(wrapper.__code__, globals_, wrapper.__name__, wrapper.__defaults__,
+                                 wrapper.__closure__)
+    rebuilt.__kwdefaults__ = wrapper.__kwdefaults__
+    rebuilt.__dict__.update(wrapper.__dict__)
+    for name in ("__module__", "__qualname__", "__doc__", "__annotations__"):
+        setattr(rebuilt, name, getattr(wrapper, name))
+    return rebuilt
+
+
+def _wrapper(fn: Callable[..., Any], options: ProvOptions, begin_: Callable[..., Any], raised_: Callable[..., Any],
+             result_: Callable[..., Any], guarded_: Callable[..., Any]) -> Callable[..., Any]:
+    # Everything the wrappers call is a closure variable: they run with the user's module globals.
+    if inspect.isasyncgenfunction(fn):
+        async def run_async_gen(*args: Any, **kwargs: Any) -> Any:
+            attempt = guarded_(begin_, fn, options, args, kwargs)
+            gen, items = fn(*args, **kwargs), []
+            try:
+                item = await gen.__anext__()
+                while True:
+                    items.append(item)
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await gen.aclose()
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 (thrown into the generator: passed on)
+                        item = await gen.athrow(exc)
+                    else:
+                        item = await gen.asend(sent)
+            except StopAsyncIteration:
+                pass
+            except BaseException as exc:
+                guarded_(raised_, attempt, exc)
+                raise
+            guarded_(result_, attempt, None, options, items)
+        return run_async_gen
+
     if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            attempt = guarded(begin, fn, options, args, kwargs)
+            attempt = guarded_(begin_, fn, options, args, kwargs)
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                guarded(_raised, attempt, exc)
+                guarded_(raised_, attempt, exc)
                 raise
-            guarded(record_result, attempt, result, options)
+            guarded_(result_, attempt, result, options)
             return result
         return run_async
 
-    @functools.wraps(fn)
+    if inspect.isgeneratorfunction(fn):
+        def run_gen(*args: Any, **kwargs: Any) -> Any:
+            attempt = guarded_(begin_, fn, options, args, kwargs)
+            gen, items = fn(*args, **kwargs), []
+            try:
+                item = next(gen)
+                while True:
+                    items.append(item)
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 (thrown into the generator: passed on)
+                        item = gen.throw(exc)
+                    else:
+                        item = gen.send(sent)
+            except StopIteration as stop:
+                returned = stop.value
+            except BaseException as exc:
+                guarded_(raised_, attempt, exc)
+                raise
+            guarded_(result_, attempt, returned, options, items)
+            return returned
+        return run_gen
+
     def run(*args: Any, **kwargs: Any) -> Any:
-        attempt = guarded(begin, fn, options, args, kwargs)
+        attempt = guarded_(begin_, fn, options, args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            guarded(_raised, attempt, exc)
+            guarded_(raised_, attempt, exc)
             raise
-        guarded(record_result, attempt, result, options)
+        guarded_(result_, attempt, result, options)
         return result
     return run
 
@@ -94,12 +168,12 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     if parameters is None:
         parameters = bound_arguments(fn, args, kwargs)
     params, values = split_values(parameters, task_run.task_inputs or {}, options.digests_values)
-    joined = _workflow_for(task_run.flow_run_id, flow, options)
+    workflow, joined = _workflow_for(task_run.flow_run_id, flow, options)
     name = ctx.task.name
     scope = yp.TaskScope(
         name, params=params, run_id=f"{safe_name(name)[:40]}-{task_run.id}-{max(task_run.run_count, 1)}",
         attempt=max(task_run.run_count, 1), namespace=options.namespace, save_dir=options.save_dir,
-        system_metrics_interval=options.system_metrics_interval, energy=options.energy,
+        workflow=workflow, system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(task_run.flow_run_id) if task_run.flow_run_id else None,
                     "taskRunId": str(task_run.id), "taskRunName": task_run.name, "taskKey": task_run.task_key,
                     "runCount": max(task_run.run_count, 1), "cacheHit": False},
@@ -123,23 +197,35 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     return attempt
 
 
-def _workflow_for(flow_run_id: UUID | None, flow: Any, options: ProvOptions) -> yp.WorkflowScope | None:
-    """A participant scope for the flow's run folder when this context does not already see that run
-    (a Dask worker process); None when the flow's workflow is current here, or there is no flow."""
+def _workflow_for(flow_run_id: UUID | None, flow: Any,
+                  options: ProvOptions) -> tuple[yp.WorkflowScope | None, yp.WorkflowScope | None]:
+    """(the workflow the attempt records into, the participant scope opened for it here): the flow's
+    workflow when this context carries it (Prefect's thread pool copies the context); otherwise the flow
+    run's folder, found from Prefect's own flow run context (a Dask worker, any thread), joined here.
+    Never a scope found through another thread's state: (None, None) when neither exists."""
     if flow_run_id is None:
-        return None
+        return None, None
     current = yp.current_workflow()
-    if current is not None and not current.closed and current.run_id == str(flow_run_id):
-        return None
+    if current is not None and not current.closed and current.attributes.get("flowRunId") == str(flow_run_id):
+        return current, None
     run_dir = find_run_dir(str(flow_run_id), flow, options.save_dir)
     if run_dir is None:
-        return None
-    return yp.join_workflow(run_dir).open()
+        return None, None
+    joined = yp.join_workflow(run_dir).open()
+    return joined, joined
 
 
-def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) -> None:
+def record_result(attempt: Attempt | None, result: Any, options: ProvOptions,
+                  yielded: list[Any] | None = None) -> None:
+    """Record what the attempt generated: its result (and the items of a short list or tuple result);
+    for a generator task, each item it yielded (``yield[i]``, the first MAX_ELEMENTS) and its return value."""
     if attempt is None or not options.digests_values:
         return
+    if yielded is not None:
+        attempt.scope.set_attribute("yieldedCount", len(yielded))
+        for i, item in enumerate(yielded[:MAX_ELEMENTS]):
+            if item is not None:
+                attempt.scope.log_output(item, name=f"yield[{i}]", value=not _is_file(item))
     if result is not None and not _is_prefect_state(result):
         attempt.scope.log_output(result, name="return", value=not _is_file(result))
         for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
@@ -165,6 +251,10 @@ def on_completion(task: Any, task_run: Any, state: Any) -> None:
 def on_failure(task: Any, task_run: Any, state: Any) -> None:
     """Hook: close the attempt as failed with its error (retries exhausted, or none asked for)."""
     guarded(_failed, task, task_run, state)
+
+
+# the name Prefect's engine logs them by (prefect_yprov.quiet drops those INFO lines)
+on_completion.__name__ = on_failure.__name__ = "yprov_record_task_state"
 
 
 def _completed(task: Any, task_run: Any, state: Any) -> None:

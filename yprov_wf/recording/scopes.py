@@ -349,7 +349,7 @@ class TaskScope(_Scope):
         missing = [str(p) for p in self.inputs if not p.exists()]
         if missing:
             raise FileNotFoundError(f"task {self.name!r}: input file(s) not found: {', '.join(missing)}")
-        wf = self._parent or current.workflow_var.get() or current.only_open(WorkflowScope)
+        wf = self._parent or current.workflow_var.get()
         if wf is None:
             joined = os.environ.get(RUN_DIR_ENV)
             wf = (join_workflow(joined) if joined else
