@@ -373,13 +373,13 @@ def _elements(name: str, value: Any) -> list[tuple[str, Any]]:
 
 
 def guarded(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a recording step; a provenance-side failure warns once per kind and the task goes on."""
+    """Run a recording step; a provenance-side failure warns once (per process: one broken folder fails
+    every step of every task alike) and the task goes on."""
     try:
         return fn(*args)
     except Exception as exc:
-        kind = f"{fn.__name__}:{type(exc).__name__}"
-        if kind not in _warned:
-            _warned.append(kind)
+        if not _warned:
+            _warned.append(f"{fn.__name__}:{type(exc).__name__}")
             warnings.warn(f"prefect-yprov: recording failed ({type(exc).__name__}: {exc}); "
                           "the task runs on without it", ProvenanceWarning, stacklevel=3)
         return None
