@@ -457,7 +457,9 @@ def _wait_for_task_files(wdir: WorkflowDir, expected: int) -> None:
 def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
     from yprov_wf.prov.mapping import task_document, to_json
 
-    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task)))
+    # no fsync per task (it alone costs more than the rest of a task's recording): like the journals,
+    # task files survive a killed process; workflow.json, written last, is fsynced
+    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task)), durable=False)
 
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
