@@ -306,6 +306,51 @@ def test_a_callable_object_task_is_cached_as_plainly(swapped_dir):
     assert sorted(t["ywf:status"] for t in _tasks(run_dir)) == ["cached", "completed"]
 
 
+# -- transactions: docs/v3/advanced/transactions.mdx, "Write your first transaction" (PrefectHQ/prefect) ----
+def transaction_pipeline(flow, task, side_effect: Path):
+    from prefect.transactions import transaction
+
+    @task
+    def write_file(contents: str):
+        with open(side_effect, "w") as f:
+            f.write(contents)
+
+    @write_file.on_rollback
+    def del_file(txn):
+        os.unlink(side_effect)
+
+    @task
+    def quality_test():
+        with open(side_effect) as f:
+            data = f.readlines()
+        if len(data) < 2:
+            raise ValueError("Not enough data!")
+
+    @flow
+    def pipeline(contents: str):
+        with transaction():
+            write_file(contents)
+            quality_test()
+
+    return pipeline
+
+
+def test_a_task_rolled_back_with_its_transaction_is_recorded_rolled_back(tmp_path, swapped_dir):
+    finals = {}
+    for label, (flow, task) in (("plain", PLAIN), ("swapped", SWAPPED)):
+        side_effect = tmp_path / f"{label}-side-effect.txt"
+        with prefect_logs() as logs:
+            state = transaction_pipeline(flow, task, side_effect)(contents="hello world", return_state=True)
+        finals[label] = (state.type.value, side_effect.exists(), [(n, lv, m.replace(label, "X")) for n, lv, m in logs])
+    assert finals["plain"][:2] == finals["swapped"][:2] == ("FAILED", False)  # the hook deleted the file
+    _same_logs(finals["plain"][2], finals["swapped"][2])
+    (run_dir,) = _runs(swapped_dir, "pipeline")
+    tasks = {t["ywf:name"]: t for t in _tasks(run_dir)}
+    assert (tasks["write_file"]["ywf:prefectState"], tasks["write_file"]["ywf:rolledBack"]) == ("RolledBack", True)
+    assert tasks["quality_test"]["ywf:status"] == "failed"
+    assert _workflow(run_dir)["ywf:status"] == "failed"
+
+
 # -- what the provenance says about the flow run: Prefect's final state ----------------------------------
 def state_flows(flow, task):
     @flow(name="returns-failed")

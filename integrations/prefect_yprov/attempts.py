@@ -44,6 +44,7 @@ class Attempt:
 
 
 _open: dict[UUID, Attempt] = {}
+_transactions: dict[int, tuple[Any, Attempt]] = {}  # id(task run transaction) -> (it, its attempt)
 _lock = threading.Lock()
 _warned: list[str] = []
 
@@ -194,7 +195,41 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     if register:
         with _lock:
             _open[task_run.id] = attempt
+    _watch_transaction(attempt)
     return attempt
+
+
+def _watch_transaction(attempt: Attempt) -> None:
+    """Remember the attempt under the task run's own transaction, for a later rollback of it."""
+    from prefect.transactions import get_transaction
+
+    txn = get_transaction()
+    if txn is not None:
+        with _lock:
+            _transactions[id(txn)] = (txn, attempt)
+
+
+def on_rollback(txn: Any) -> None:
+    """Hook: the task's transaction rolled back after the attempt completed; Prefect marks the task run
+    RolledBack, and so does its bundle (``prefectState = RolledBack``, ``rolledBack = true``)."""
+    with _lock:
+        entry = _transactions.pop(id(txn), None)
+    if entry is not None and entry[0] is txn:
+        guarded(_rolled_back, entry[1])
+
+
+def _rolled_back(attempt: Attempt) -> None:
+    attempt.scope.amend(prefectState="RolledBack", rolledBack=True)
+
+
+def on_commit(txn: Any) -> None:
+    """Hook: the transaction committed; nothing can roll the attempt back any more."""
+    with _lock:
+        _transactions.pop(id(txn), None)
+
+
+for _hook in (on_rollback, on_commit):
+    _hook.log_on_run = False  # Prefect's switch for hooks that are not the user's: no INFO lines
 
 
 def _workflow_for(flow_run_id: UUID | None, flow: Any,

@@ -64,11 +64,14 @@ def _install(t: Task, fn: Callable[..., Any], prov: ProvOptions) -> ProvTask:
     quiet.install()
     t.on_completion_hooks = [attempts.on_completion, *_foreign(t.on_completion_hooks)]
     t.on_failure_hooks = [attempts.on_failure, *_foreign(t.on_failure_hooks)]
+    t.on_rollback_hooks = [attempts.on_rollback, *_foreign(t.on_rollback_hooks)]
+    t.on_commit_hooks = [attempts.on_commit, *_foreign(t.on_commit_hooks)]
     return t  # type: ignore[return-value]
 
 
 def _foreign(hooks: list[Any]) -> list[Any]:
-    return [h for h in hooks if h not in (attempts.on_completion, attempts.on_failure)]
+    ours = (attempts.on_completion, attempts.on_failure, attempts.on_rollback, attempts.on_commit)
+    return [h for h in hooks if h not in ours]
 
 
 def _pop_changed_options(kwargs: dict[str, Any], current: ProvOptions) -> ProvOptions:

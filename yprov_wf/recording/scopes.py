@@ -419,6 +419,14 @@ class TaskScope(_Scope):
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
 
+    def amend(self, **attributes: Scalar) -> None:
+        """Set attributes of the attempt after it closed (an engine's later verdict, e.g. a task rolled back
+        with its transaction) and rewrite its bundle; the workflow's collection reads it when it closes."""
+        for name, value in attributes.items():
+            self.set_attribute(name, value)
+        if self.closed:
+            self.workflow.io(write_task_file, self.workflow.dir, self.record)
+
     def close(self, status: str = COMPLETED, error: str | None = None, *, ended: float | None = None) -> None:
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
         if self._state == "new" or not self._leave_context(None):
