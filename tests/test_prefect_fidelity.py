@@ -306,6 +306,46 @@ def test_a_callable_object_task_is_cached_as_plainly(swapped_dir):
     assert sorted(t["ywf:status"] for t in _tasks(run_dir)) == ["cached", "completed"]
 
 
+class Unprintable:
+    """A value the recording cannot describe (its repr raises): a provenance-side failure in every task."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+def unprintable_flow(flow, task):
+    @task
+    def make(n: int) -> Unprintable:
+        return Unprintable(n)
+
+    @task
+    def use(u: Unprintable) -> int:
+        return u.n * 2
+
+    @flow(name="unprintable")
+    def unprintable() -> int:
+        return sum(use(make(i)) for i in range(4))
+
+    return unprintable
+
+
+def test_a_value_that_cannot_be_recorded_warns_once_and_only_that_value_is_dropped(swapped_dir):
+    import prefect_yprov.attempts as attempts
+
+    attempts._warned.clear()  # earlier tests in this process may have warned already
+    with pytest.warns(yp.ProvenanceWarning, match="no repr for you") as caught:
+        swapped = unprintable_flow(*SWAPPED)(return_state=True)
+    plain = unprintable_flow(*PLAIN)(return_state=True)
+    assert (swapped.name, swapped.result()) == (plain.name, plain.result()) == ("Completed", 12)
+    assert len([w for w in caught if issubclass(w.category, yp.ProvenanceWarning)]) == 1  # not one per step
+    (run_dir,) = _runs(swapped_dir, "unprintable")
+    tasks = _tasks(run_dir)  # every attempt is still recorded, as Prefect says: completed
+    assert len(tasks) == 8 and {t["ywf:status"] for t in tasks} == {"completed"}
+
+
 # -- transactions: docs/v3/advanced/transactions.mdx, "Write your first transaction" (PrefectHQ/prefect) ----
 def transaction_pipeline(flow, task, side_effect: Path):
     from prefect.transactions import transaction

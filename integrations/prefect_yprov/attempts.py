@@ -185,12 +185,8 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
         if joined is not None:
             joined.close()
         raise
-    try:
-        for key, value in values.items():
-            scope.log_input(value, name=key, value=not _is_file(value))
-    except BaseException as exc:
-        _close(Attempt(scope, joined), "failed", None, f"recording the task's inputs failed: {exc!r}")
-        raise
+    for key, value in values.items():  # a value that cannot be recorded is dropped alone, with the warning
+        guarded(_data, scope.log_input, value, key)
     attempt = Attempt(scope, joined)
     if register:
         with _lock:
@@ -260,11 +256,16 @@ def record_result(attempt: Attempt | None, result: Any, options: ProvOptions,
         attempt.scope.set_attribute("yieldedCount", len(yielded))
         for i, item in enumerate(yielded[:MAX_ELEMENTS]):
             if item is not None:
-                attempt.scope.log_output(item, name=f"yield[{i}]", value=not _is_file(item))
+                guarded(_data, attempt.scope.log_output, item, f"yield[{i}]")
     if result is not None and not _is_prefect_state(result):
-        attempt.scope.log_output(result, name="return", value=not _is_file(result))
+        guarded(_data, attempt.scope.log_output, result, "return")
         for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
-            attempt.scope.log_output(item, name=name, value=not _is_file(item))
+            guarded(_data, attempt.scope.log_output, item, name)
+
+
+def _data(log: Callable[..., Any], item: Any, name: str) -> None:
+    """Record one input or output (a path naming a file as that file, anything else as a value)."""
+    log(item, name=name, value=not _is_file(item))
 
 
 def _raised(attempt: Attempt | None, exc: BaseException) -> None:
