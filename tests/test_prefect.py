@@ -17,18 +17,13 @@ import prefect  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from prefect.cache_policies import INPUTS  # noqa: E402
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from prefect_yprov import ProvFlow, ProvTask, flow, task  # noqa: E402
 
 import yprov_wf as yp  # noqa: E402
 from tests.conftest import NS, bundle_of, by_type, load, relations  # noqa: E402
 from yprov_wf.prov.reading import literal as value  # noqa: E402
 
-
-@pytest.fixture(scope="session", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_api")  # the session's Prefect test API server (conftest)
 
 
 def _runs(save_dir, flow_name):

@@ -260,7 +260,7 @@ for w in caught:
 
 def test_end_run_graph_flags_must_be_bools(tmp_path: Path):
     yp.start_run(NS, "exp", provenance_save_dir=tmp_path / "prov")
-    with pytest.raises(TypeError, match="must be bools, got 'yes'"):
+    with pytest.raises(TypeError, match="create_graph must be a bool, got 'yes'"):
         yp.end_run(create_graph="yes")
     yp.end_run()
 

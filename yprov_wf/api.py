@@ -45,13 +45,13 @@ def task(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any
 
 
 def current_task() -> TaskScope | None:
-    """The task scope open in this context (or the only one open in the process), if any."""
-    return current.task_var.get() or current.only_open(TaskScope)
+    """The task scope open in this context, if any (never one from another thread's context)."""
+    return current.task_var.get()
 
 
 def current_workflow() -> WorkflowScope | None:
-    """The workflow scope open in this context (or the only one open in the process), if any."""
-    return current.workflow_var.get() or current.only_open(WorkflowScope)
+    """The workflow scope open in this context, if any (never one from another thread's context)."""
+    return current.workflow_var.get()
 
 
 def _scope(cls: type, name: Any, options: dict[str, Any]) -> Any:
@@ -221,14 +221,15 @@ def _write_graph(run: Run, svg: bool) -> None:
 
 
 def active_run() -> Run:
-    """The run current in this context (or the only run open in the process); NoActiveRunError if none."""
+    """The run current in this context; NoActiveRunError if none (a run open in another thread is never
+    guessed: start the thread in a copy of the context that opened the run)."""
     run = _get_run()
     if run is None or run.closed:
-        run = current.only_open(Run)
-        if run is None:
-            n = current.count_open(Run)
-            raise NoActiveRunError("no active run in this context; call yprov_wf.start_run() first" if n == 0
-                                   else f"no active run in this context and {n} runs are open in other threads")
+        n = current.count_open(Run)
+        raise NoActiveRunError(
+            "no active run in this context; call yprov_wf.start_run() first" if n == 0 else
+            f"no active run in this context ({n} open in other contexts: run this thread in "
+            "contextvars.copy_context() of the one that opened the run)")
     return run
 
 

@@ -376,7 +376,7 @@ class TaskScope(_Scope):
         missing = [str(p) for p in self.inputs if not p.exists()]
         if missing:
             raise FileNotFoundError(f"task {self.name!r}: input file(s) not found: {', '.join(missing)}")
-        wf = self._parent or current.workflow_var.get() or current.only_open(WorkflowScope)
+        wf = self._parent or current.workflow_var.get()
         if wf is None:
             joined = os.environ.get(RUN_DIR_ENV)
             wf = (join_workflow(joined) if joined else
@@ -454,6 +454,14 @@ class TaskScope(_Scope):
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
 
+    def amend(self, **attributes: Scalar) -> None:
+        """Set attributes of the attempt after it closed (an engine's later verdict, e.g. a task rolled back
+        with its transaction) and rewrite its bundle; the workflow's collection reads it when it closes."""
+        for name, value in attributes.items():
+            self.set_attribute(name, value)
+        if self.closed:
+            self.workflow.io(write_task_file, self.workflow.dir, self.record)
+
     def close(self, status: str = COMPLETED, error: str | None = None, *, ended: float | None = None) -> None:
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
         if self._state == "new" or not self._leave_context(None):
@@ -495,7 +503,9 @@ def _wait_for_task_files(wdir: WorkflowDir, expected: int) -> None:
 def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
     from yprov_wf.prov.mapping import task_document, to_json
 
-    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task, wdir.root)))
+    # no fsync per task (it alone costs more than the rest of a task's recording): like the journals,
+    # task files survive a killed process; workflow.json, written last, is fsynced
+    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task, wdir.root)), durable=False)
 
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
