@@ -60,7 +60,7 @@ def test_validate_reports_unparsable_and_escaping_locations(workflow_run, capsys
     task_file = next((workflow_run / "tasks").glob("train-*.json"))
     doc = json.loads(task_file.read_text())
     bundle = next(iter(doc["bundle"].values()))
-    bundle["entity"]["user:evil"] = {"prov:location": "../../../../etc/passwd", "ywf:sha256": "0" * 64}
+    bundle["entity"]["user:evil"] = {"ywf:path": "../../../../etc/passwd", "ywf:sha256": "0" * 64}
     task_file.write_text(json.dumps(doc))
     (workflow_run / "tasks" / "broken.json").write_text("{not json")
     assert main(["validate", str(workflow_run)]) == 1

@@ -21,7 +21,7 @@ def _metrics_by_task(root):
     for f in (root / "tasks").glob("*.json"):
         b = bundle_of(f)
         (task,) = by_type(b, "TaskRun").values()
-        locations = {a["prov:location"] for a in by_type(b, "MetricSeries").values()}
+        locations = {a["ywf:path"] for a in by_type(b, "MetricSeries").values()}
         assert len(locations) == 1
         out[f"{task['ywf:name']}|{f.stem}"] = pd.read_parquet(root / locations.pop())
     return out

@@ -95,7 +95,7 @@ def test_hierarchy_is_navigable_from_model_file_to_workflow(tmp_path, save_dir):
     (train_file,) = (root / "tasks").glob("train-*.json")
     b = bundle_of(train_file)
     (final_id, final) = next(iter(by_type(b, "Model").items()))
-    assert (root / final["prov:location"]).is_file()
+    assert (root / final["ywf:path"]).is_file()
     gen = {r["prov:entity"]: r["prov:activity"] for r in relations(b, "wasGeneratedBy")}
     starter = {r["prov:activity"]: r["prov:starter"] for r in relations(b, "wasStartedBy")}
     run = gen[final_id]
@@ -132,9 +132,11 @@ def test_model_versions_are_revisions_with_matching_digests(tmp_path, save_dir):
     versions = by_type(b, "ModelVersion")
     assert sorted(int(value(a["ywf:version"])) for a in versions.values()) == [1, 2, 3]
     for attrs in versions.values():
-        data = (root / attrs["prov:location"]).read_bytes()
+        data = (root / attrs["ywf:path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == attrs["ywf:sha256"]
-        assert not Path(attrs["prov:location"]).is_absolute()
+        assert not Path(attrs["ywf:path"]).is_absolute()
+        # the location is an IRI (PROV-O's range prov:Location), the recorded relative path a ywf:path literal
+        assert attrs["prov:location"] == {"$": (root / attrs["ywf:path"]).absolute().as_uri(), "type": "xsd:anyURI"}
     revisions = [r for r in relations(b, "wasDerivedFrom") if value(r.get("prov:type", "")) == "prov:Revision"]
     by_version = {int(value(a["ywf:version"])): i for i, a in versions.items()}
     pairs = {(r["prov:generatedEntity"], r["prov:usedEntity"]) for r in revisions}

@@ -84,7 +84,7 @@ def test_recorded_data_flow_is_snakemakes_dag(tmp_path, name, jobs, dependencies
     generated = [r["prov:entity"] for r in relations(wf, "wasGeneratedBy") if "/output/" in r["prov:entity"]]
     assert len(generated) == len(set(generated))
     files = by_type(wf, "DataFile")
-    assert len({value(files[e]["prov:location"]) for e in generated}) == len(generated)
+    assert len({value(files[e]["ywf:path"]) for e in generated}) == len(generated)
     assert cli(["validate", str(root)]) == 0
 
 
@@ -106,7 +106,7 @@ def test_two_runs_of_one_workflow_keep_their_lineage_apart(tmp_path, capsys):
     rdf.load(wd / "prov", store)
     second_wf = load(second / "workflow.json")
     out0 = next(e for e, a in by_type(second_wf, "DataFile").items()
-                if value(a["prov:location"]) == str((wd / "0.out").resolve()))
+                if value(a["ywf:path"]) == str((wd / "0.out").resolve()))
     with rdf.open_target(store) as t:
         table = rdf.lineage(t, NS + out0.partition(":")[2])
     second_tasks = {NS + i.partition(":")[2] for i in by_type(second_wf, "TaskRun")}

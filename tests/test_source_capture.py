@@ -104,7 +104,7 @@ def test_prov_mapping_of_source_and_command(tmp_path, monkeypatch):
     bundle = bundle_of(next((only_run_dir(tmp_path / "prov") / "tasks").glob("*.json")))
     (src_id, src), = by_type(bundle, "SourceCode").items()
     assert value(src["ywf:sha256"]) == sha256_file(tmp_path / "a.py")
-    assert value(src["prov:location"]).startswith(f"artifacts/{run.run_id}/source/")
+    assert value(src["ywf:path"]).startswith(f"artifacts/{run.run_id}/source/")
     used = {(r["prov:activity"], r["prov:entity"]) for r in relations(bundle, "used")}
     (run_id, attrs), = by_type(bundle, "MLRun").items()
     assert (run_id, src_id) in used  # the source code is used by the run

@@ -24,7 +24,9 @@ _get_run = current.run_var.get
 def workflow(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Open a workflow run: ``with workflow("digits", namespace=…, save_dir=…):`` or ``@workflow``.
 
-    Options: ``namespace``, ``save_dir``, ``run_id``, ``params``, ``engine``, ``env_vars`` (names or
+    Options: ``namespace``, ``save_dir``, ``run_id``, ``params``, ``engine`` and ``engine_version`` (set by
+    the engine integrations), ``user`` (the person agent: a name or an IRI such as an ORCID, ``False`` for
+    no one; default ``$YPROV_WF_USER``, else the OS user name, see docs/prov-mapping.md), ``env_vars`` (names or
     glob patterns of environment variables to record), ``env_allow`` / ``env_deny`` (names never / always
     redacted), ``artifact_roots``, and for every task in it ``system_metrics_interval``, ``collectors``,
     ``energy``, ``energy_country`` (see docs/collectors.md).
@@ -37,7 +39,7 @@ def task(name: str | Callable[..., Any] | None = None, /, **options: Any) -> Any
 
     Options: ``inputs``, ``outputs``, ``params``, ``run_id``, ``attempt``, ``attributes``,
     ``system_metrics_interval``, ``collectors``, ``energy``, ``energy_country`` (default: the workflow's),
-    and ``namespace``/``save_dir`` for a task that runs with no workflow around it.
+    and ``namespace``/``save_dir``/``user`` for a task that runs with no workflow around it.
     """
     return _scope(TaskScope, name, options)
 
@@ -68,14 +70,16 @@ def start_run(*args: Any, prov_user_namespace: str | None = None, experiment_nam
               provenance_save_dir: PathLike | None = None, collect_all_processes: bool = False,
               save_after_n_logs: int = 100, rank: int | None = None, world_size: int | None = None,
               system_metrics_interval: float | None = None, collectors: list[str] | None = None,
-              energy: bool | None = None, energy_country: str | None = None, **yprov4ml_options: Any) -> Run:
+              energy: bool | None = None, energy_country: str | None = None, user: str | bool | None = None,
+              **yprov4ml_options: Any) -> Run:
     """Start an ML run in the current task (or, outside any task, a workflow of one task):
     ``start_run(prov_user_namespace, experiment_name, provenance_save_dir, collect_all_processes,
     save_after_n_logs, rank)``, positionally or by keyword.
 
     ``system_metrics_interval=s`` samples the collectors every ``s`` seconds on a background thread
     until end_run; ``collectors`` chooses them by name; ``energy``/``energy_country`` apply to the task
-    this call opens when there is none (see docs/collectors.md).
+    this call opens when there is none (see docs/collectors.md), and ``user`` (the person agent, as for
+    ``workflow()``) to the workflow it opens when there is none.
     Also a context manager: ``with start_run(…) as run:`` ends the run, failed if an exception escapes.
 
     yProv4ML's forms work too (docs/parity.md): ``start_run("exp")`` and ``start_run(experiment_name,
@@ -122,7 +126,7 @@ def start_run(*args: Any, prov_user_namespace: str | None = None, experiment_nam
     owns_task = task_scope is None or task_scope.closed
     if owns_task:
         task_scope = _open_implicit_task(experiment, namespace, provenance_save_dir, info,
-                                         energy=energy, energy_country=energy_country)
+                                         energy=energy, energy_country=energy_country, user=user)
     try:
         run = Run(task_scope, experiment, save_after_n_logs=save_after_n_logs, rank=info.rank,
                   world_size=info.world_size, collect_all_processes=collect_all_processes, owns_task=owns_task,
@@ -138,18 +142,18 @@ def start_run(*args: Any, prov_user_namespace: str | None = None, experiment_nam
 
 
 def _open_implicit_task(experiment: str, namespace: str | None, save_dir: PathLike | None,
-                        info: distributed.RankInfo, **energy: Any) -> TaskScope:
+                        info: distributed.RankInfo, user: str | bool | None = None, **energy: Any) -> TaskScope:
     """The task (and, outside any workflow, the workflow) that a bare start_run records into. Ranks of
     one distributed step each get their own task in one shared workflow run, named by the group id
     they all derive; rank 0 owns that workflow run."""
     if not info.distributed:
-        return TaskScope(experiment, namespace=namespace, save_dir=save_dir, **energy).open()
+        return TaskScope(experiment, namespace=namespace, save_dir=save_dir, user=user, **energy).open()
     attributes = {"rank": info.rank, "worldSize": info.world_size, "localRank": info.local_rank,
                   "distributedGroup": info.group}
     own_workflow = None
     if current_workflow() is None and RUN_DIR_ENV not in os.environ:
         own_workflow = WorkflowScope(experiment, namespace=namespace, save_dir=save_dir, run_id=info.group,
-                                     owner=info.rank == 0, expected_tasks=info.world_size).open()
+                                     owner=info.rank == 0, expected_tasks=info.world_size, user=user).open()
     task = TaskScope(experiment, namespace=namespace, save_dir=save_dir, attributes=attributes,
                      run_id=f"{safe_name(experiment)[:40]}-{info.group}-rank{info.rank}", **energy).open()
     task.owns_workflow = own_workflow is not None

@@ -81,6 +81,7 @@ def _existing(path: Path) -> Path:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from yprov_wf.recording.agents import describe as describe_agents
     from yprov_wf.recording.summary import load_workflow_runs
 
     runs = load_workflow_runs(_existing(args.dir))
@@ -88,13 +89,17 @@ def _show(args: argparse.Namespace) -> int:
         raise _UsageError(f"no workflow run found under {args.dir}")
     for wf, tasks, root in runs:
         print(f"{wf.name}  {wf.workflow_id}  {wf.status}  {_duration(wf.started, wf.ended)}  ({root})")
+        if wf.agents:
+            print(f"    agents: {describe_agents(wf.agents)}")
         for i, task in enumerate(tasks):
             last_task = i == len(tasks) - 1
             branch, pad = ("└── ", "    ") if last_task else ("├── ", "│   ")
             attempt = f" attempt {task.attempt}" if task.attempt > 1 else ""
             error = f"  {task.error.splitlines()[0]}" if task.error else ""
+            own = [a for a in task.agents if a not in wf.agents]  # a launcher of the task's own process
+            via = f"  via {describe_agents(own)}" if own else ""
             print(f"{branch}{task.name} [{task.task_id}]{attempt}  {task.status}  "
-                  f"{_duration(task.started, task.ended)}{error}")
+                  f"{_duration(task.started, task.ended)}{via}{error}")
             for j, run in enumerate(task.runs):
                 rb = "└── " if j == len(task.runs) - 1 else "├── "
                 metrics = "  ".join(

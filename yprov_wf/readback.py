@@ -18,6 +18,7 @@ from typing import Any
 from yprov_wf.layout import WorkflowDir
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.recording.records import (
+    AgentRecord,
     ArtifactRecord,
     CommandRecord,
     DataRecord,
@@ -149,6 +150,11 @@ class TaskRun(_RecordView):
     def outputs(self) -> list[DataRecord]:
         return list(self.record.outputs)
 
+    @property
+    def agents(self) -> list[AgentRecord]:
+        """Who and what ran this task: the workflow's agents plus a launcher of its own process."""
+        return list(self.record.agents)
+
 
 @dataclass(frozen=True)
 class WorkflowRun(_RecordView):
@@ -165,6 +171,11 @@ class WorkflowRun(_RecordView):
     @property
     def name(self) -> str:
         return self.record.name
+
+    @property
+    def agents(self) -> list[AgentRecord]:
+        """The person (role ``person``) and the software (``recorder``, ``engine``, ``launcher``) of the run."""
+        return list(self.record.agents)
 
     @property
     def runs(self) -> list[MLRun]:

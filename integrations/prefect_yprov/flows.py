@@ -173,7 +173,8 @@ def _workflow_scope(flow: Any, flow_run: Any, name: str, params: dict[str, Any],
                     parent: yp.WorkflowScope | None, member: yp.TaskScope | None) -> yp.WorkflowScope:
     return yp.WorkflowScope(
         name, namespace=options.namespace, save_dir=options.save_dir, run_id=_run_id(flow_run), params=params,
-        engine="prefect", system_metrics_interval=options.system_metrics_interval, energy=options.energy,
+        engine="prefect", engine_version=prefect.__version__,
+        system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(flow_run.id), "flowRunName": flow_run.name,
                     "runCount": max(flow_run.run_count, 1), "parentFlowRunId": parent.run_id if parent else None,
                     "parentTaskRunId": member.run_id if member else None},

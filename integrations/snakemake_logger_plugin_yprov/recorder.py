@@ -16,6 +16,7 @@ from typing import Any
 
 from snakemake_yprov import rendezvous
 from snakemake_yprov.identity import job_key, new_task_id, task_prefix
+from snakemake_yprov.jobinfo import snakemake_version
 from snakemake_yprov.logtail import log_tail
 
 import yprov_wf as yp
@@ -92,6 +93,7 @@ class WorkflowRecorder:
             self.workflow = yp.WorkflowScope(
                 name, namespace=self.settings.namespace, save_dir=self.settings.save_dir.resolve(),
                 engine="snakemake", attributes={k: str(v) for k, v in attrs.items() if v},
+                engine_version=str(info.get("snakemake_version") or snakemake_version() or "") or None,
             ).open()
             self.run_dir = self.workflow.dir.root.resolve()
             self._env_before = os.environ.get(rendezvous.RUN_DIR_ENV)

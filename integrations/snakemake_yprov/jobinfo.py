@@ -15,6 +15,16 @@ from yprov_wf.recording.records import Scalar
 _HIDDEN_RESOURCES = ("_cores", "_nodes")
 
 
+def snakemake_version() -> str | None:
+    """The installed Snakemake's version (the engine agent's), without importing Snakemake."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("snakemake")
+    except PackageNotFoundError:
+        return None
+
+
 @dataclass(slots=True)
 class JobInfo:
     """One Snakemake job as seen from inside its process."""

@@ -14,7 +14,7 @@ from typing import Any
 import yprov_wf as yp
 from snakemake_yprov import rendezvous
 from snakemake_yprov.identity import new_task_id, task_prefix
-from snakemake_yprov.jobinfo import JobInfo, from_caller
+from snakemake_yprov.jobinfo import JobInfo, from_caller, snakemake_version
 from snakemake_yprov.logtail import log_tail
 from yprov_wf.errors import ProvenanceWarning
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED
@@ -87,14 +87,16 @@ class JobScope:
         run_dir = ref.run_dir if ref is not None else None
         if ref is not None and ref.name is not None:  # told by the pointer file: no journal to read
             self.workflow = yp.WorkflowScope(ref.name, namespace=ref.namespace, save_dir=ref.run_dir.parent.parent,
-                                             run_id=ref.run_id, engine="snakemake", owner=False).open()
+                                             run_id=ref.run_id, engine="snakemake", owner=False,
+                                             engine_version=snakemake_version()).open()
             self.joined = True
         elif run_dir is not None:
             self.workflow = yp.join_workflow(run_dir).open()
             self.joined = True
         else:
             self.workflow = yp.WorkflowScope(self.workflow_name, namespace=self.namespace, save_dir=self.save_dir,
-                                             engine="snakemake", attributes={"recordedBy": "job"}).open()
+                                             engine="snakemake", attributes={"recordedBy": "job"},
+                                             engine_version=snakemake_version()).open()
         attempt = _earlier_attempts(run_dir, task_prefix(info.rule, info.key)) + 1 if run_dir is not None else 1
         self.task = yp.TaskScope(
             info.rule, run_id=new_task_id(info.rule, info.key), workflow=self.workflow, attempt=attempt,

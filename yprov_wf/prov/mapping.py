@@ -6,6 +6,8 @@
     model version ─wasRevisionOf→ previous version
     task ←wasGeneratedBy─ task/<id>/output/<i> ─specializationOf→ content/<sha256>   (one entity per generation)
     task ─used→ the output it read (workflow.json: path + digest, latest generation before the use)
+    workflow, task, run ─wasAssociatedWith→ person, yprov-wf, engine (not on runs), launcher
+    software agent ─actedOnBehalfOf→ person
 """
 
 from __future__ import annotations
@@ -14,39 +16,57 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
-from prov.model import ProvBundle, ProvDocument
+from prov.constants import PROV, PROV_BUNDLE, PROV_LABEL, PROV_LOCATION, PROV_TYPE, PROV_VALUE
+from prov.identifier import Identifier
+from prov.model import ProvBundle, ProvDocument, QualifiedName
 
 from yprov_wf.collectors.energy import rollup
 from yprov_wf.prov import dataflow
 from yprov_wf.prov import vocabulary as v
-from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
+from yprov_wf.recording.agents import is_iri
+from yprov_wf.recording.records import (
+    MISSING,
+    AgentRecord,
+    DataRecord,
+    ParamRecord,
+    RunRecord,
+    TaskRecord,
+    WorkflowRecord,
+)
 
 
-def task_document(task: TaskRecord) -> ProvDocument:
-    """A document holding exactly one bundle: the task attempt and its nested ML runs."""
-    doc, user, ywf = _document(task.namespace)
+def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
+    """A document holding exactly one bundle: the task attempt and its nested ML runs. ``root`` (the workflow
+    run folder) makes relative paths absolute ``file:`` locations; without it only ``ywf:path`` is written."""
+    doc, user, ywf = _document(task.namespace, root)
     b = doc.bundle(user[v.bundle_id(task.task_id)])
     t = _task_activity(b, user, ywf, task)
     b.wasStartedBy(t, None, _starter(user, task), _time(task.started))
+    agents = _agents(b, user, ywf, task.workflow_id, task.agents, t)
     _params(b, user, ywf, t, ("task", task.task_id), task.params, task.started)
     _files(b, user, ywf, t, task)
     for run in task.runs:
-        _run(b, user, ywf, t, run)
+        r = _run(b, user, ywf, t, run)
+        for a, agent in agents:
+            if a.role != "engine":  # the engine ran the task; the run is the user's code in it
+                b.wasAssociatedWith(r, agent)
     return doc
 
 
-def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDocument:
-    """The workflow activity, its tasks and their data flow, and the collection of task bundles."""
-    doc, user, ywf = _document(wf.namespace)
+def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord], root: Path | None = None) -> ProvDocument:
+    """The workflow activity, its tasks and their data flow, and the collection of task bundles (``root``: as
+    in :func:`task_document`)."""
+    doc, user, ywf = _document(wf.namespace, root)
     totals = rollup([t.attributes for t in tasks], wf.started, wf.ended)  # energy, emissions, durations
     w = doc.activity(
         user[v.workflow_id(wf.workflow_id)], _time(wf.started), _time(wf.ended),
         _attrs(ywf, {"prov:type": ywf[v.WORKFLOW_RUN], "name": wf.name, "status": wf.status,
                      "engine": wf.engine, "error": wf.error, **wf.environment, **wf.attributes, **totals}),
     )
+    _agents(doc, user, ywf, wf.workflow_id, wf.agents, w)
     _params(doc, user, ywf, w, ("workflow", wf.workflow_id), wf.params, wf.started)
     coll = doc.collection(user[v.collection_id(wf.workflow_id)], {PROV_TYPE: ywf[v.TASK_COLLECTION]})
     doc.wasGeneratedBy(coll, w, _time(wf.ended))
@@ -58,7 +78,7 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
         if task.status == MISSING:  # an expected rank that wrote no bundle: the activity says so
             continue
         bundle = doc.entity(user[v.bundle_id(task.task_id)],
-                            {PROV_TYPE: PROV_BUNDLE, PROV_LOCATION: f"tasks/{task.task_id}.json"})
+                            _attrs(ywf, {"prov:type": PROV_BUNDLE, "path": f"tasks/{task.task_id}.json"}))
         doc.wasGeneratedBy(bundle, t, _time(task.ended))
         doc.hadMember(coll, bundle)
         _outputs(doc, user, ywf, t, task, content)
@@ -84,16 +104,71 @@ def to_json(doc: ProvDocument) -> bytes:
     return json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False).encode("utf-8")
 
 
-def _document(namespace: str) -> tuple[ProvDocument, Any, Any]:
+class _Ywf:
+    """The ``ywf`` namespace of one document, with the folder its relative paths are relative to."""
+
+    def __init__(self, namespace: Any, root: Path | None) -> None:
+        self.namespace, self.root = namespace, root
+
+    def __getitem__(self, name: str) -> QualifiedName:
+        return self.namespace[name]
+
+
+def _document(namespace: str, root: Path | None) -> tuple[ProvDocument, Any, _Ywf]:
     doc = ProvDocument()
     user = doc.add_namespace(v.USER_PREFIX, namespace)
-    ywf = doc.add_namespace(v.YWF_PREFIX, v.YWF_URI)
+    ywf = _Ywf(doc.add_namespace(v.YWF_PREFIX, v.YWF_URI), Path(root).absolute() if root is not None else None)
     return doc, user, ywf
+
+
+def location_iri(path: str, root: Path | None) -> str | None:
+    """The ``file:`` IRI of a recorded path (absolute, or relative to ``root``); None when it cannot be one."""
+    p = Path(path)
+    if not p.is_absolute():
+        if root is None:
+            return None
+        p = root / p
+    return p.as_uri()
 
 
 def _starter(user, task: TaskRecord):
     """Who started a task: the task that launched it (torchrun ranks…), else the workflow."""
     return user[v.task_id(task.parent_task) if task.parent_task else v.workflow_id(task.workflow_id)]
+
+
+def _agents(scope: ProvBundle, user, ywf, workflow_id: str, agents: Sequence[AgentRecord],
+            activity) -> list[tuple[AgentRecord, Any]]:
+    """Declare the agents in ``scope``, associate each with ``activity``; the software agents act on behalf
+    of the person (in that activity)."""
+    out = []
+    for a in agents:
+        if a.role == "person":
+            if is_iri(a.name):
+                base, local = _split_iri(a.name)
+                ident = scope.add_namespace(v.PERSON_PREFIX, base)[local] if local else user[v.person_id(a.name)]
+            else:
+                ident = user[v.person_id(a.name)]
+            attrs = {"prov:type": PROV["Person"], "prov:label": None if is_iri(a.name) else a.name,
+                     "agentRole": a.role, "userName": a.name}
+        else:
+            ident = user[v.agent_id(workflow_id, a.name, a.instance)]
+            attrs = {"prov:type": PROV["SoftwareAgent"], "prov:label": f"{a.name} {a.version or ''}".strip(),
+                     "agentRole": a.role, "softwareName": a.name, "softwareVersion": a.version,
+                     "launcherId": a.instance}
+        out.append((a, scope.agent(ident, _attrs(ywf, attrs))))
+    people = [agent for a, agent in out if a.role == "person"]
+    for a, agent in out:
+        scope.wasAssociatedWith(activity, agent)
+        if a.role != "person":
+            for p in people:
+                scope.actedOnBehalfOf(agent, p, activity)
+    return out
+
+
+def _split_iri(iri: str) -> tuple[str, str]:
+    """``https://orcid.org/0000-…`` → (``https://orcid.org/``, ``0000-…``): a namespace and a local name."""
+    cut = max(iri.rfind("/"), iri.rfind("#"), iri.find(":") if "/" not in iri else -1) + 1
+    return iri[:cut], iri[cut:]
 
 
 def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
@@ -128,7 +203,7 @@ def _file(scope: ProvBundle, user, ywf, local_id: str, f: DataRecord, content: s
     if existing:
         return existing[0]
     e = scope.entity(ident, _attrs(ywf, {
-        "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "prov:atLocation": f.path,
+        "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "path": f.path,
         "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
     }))
     cid = v.content_id(f.sha256)
@@ -149,7 +224,7 @@ def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
         scope.used(activity, e, _time(when))
 
 
-def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
+def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> Any:
     cmd = run.command
     r = b.activity(
         user[v.run_id(run.run_id)], _time(run.started), _time(run.ended),
@@ -168,14 +243,14 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             "nonFiniteCount": s.non_finite, "first": s.first, "last": s.last, "min": s.minimum,
             "max": s.maximum, "firstStep": s.first_step, "lastStep": s.last_step,
             "firstTime": _time(s.first_time), "lastTime": _time(s.last_time), "metricSource": s.source,
-            "prov:atLocation": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
+            "path": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
         }))
         b.wasGeneratedBy(e, r, _time(s.last_time))
     versions: dict[str, Any] = {}
     for mv in run.model_versions:
         e = b.entity(user[v.local("run", run.run_id, "model", mv.model_name, str(mv.version))], _attrs(ywf, {
             "prov:type": ywf[v.MODEL_VERSION], "modelName": mv.model_name, "version": mv.version,
-            "context": mv.context, "step": mv.step, "prov:atLocation": mv.path, "sha256": mv.sha256,
+            "context": mv.context, "step": mv.step, "path": mv.path, "sha256": mv.sha256,
             "size": mv.size,
         }))
         b.wasGeneratedBy(e, r, _time(mv.time))
@@ -187,7 +262,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     seen: set[str] = set()
     for m in run.models:
         e = b.entity(user[_unique(seen, v.local("run", run.run_id, "model", m.label))], _attrs(ywf, {
-            "prov:type": ywf[v.MODEL], "label": m.label, "prov:atLocation": m.path, "sha256": m.sha256,
+            "prov:type": ywf[v.MODEL], "label": m.label, "path": m.path, "sha256": m.sha256,
             "size": m.size, **m.summary,
         }))
         b.wasGeneratedBy(e, r, _time(m.time))
@@ -196,7 +271,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     for a in run.artifacts:
         e = b.entity(user[_unique(seen, v.local("run", run.run_id, "artifact", a.name))], _attrs(ywf, {
             "prov:type": ywf[v.ARTIFACT], "name": a.name, "source": a.source, "context": a.context,
-            "step": a.step, "prov:atLocation": a.path, "sha256": a.sha256, "size": a.size,
+            "step": a.step, "path": a.path, "sha256": a.sha256, "size": a.size,
         }))
         if a.is_input:
             b.used(r, e, _time(a.time))
@@ -205,17 +280,18 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
     for d in run.datasets:
         e = b.entity(user[_unique(seen, v.local("run", run.run_id, "dataset", d.label))], _attrs(ywf, {
             "prov:type": ywf[v.DATASET], "label": d.label, "kind": d.kind, "samples": d.samples,
-            "context": d.context, "prov:atLocation": d.path, "sha256": d.sha256, **d.attributes,
+            "context": d.context, "path": d.path, "sha256": d.sha256, **d.attributes,
         }))
         b.used(r, e, _time(d.time))
     for src in run.sources:
         e = b.entity(user[v.local("run", run.run_id, "source", src.name)], _attrs(ywf, {
             "prov:type": ywf[v.SOURCE_CODE], "name": src.name, "source": src.source, "files": src.files,
-            "prov:atLocation": src.path, "sha256": src.sha256, "size": src.size, "gitCommit": src.git_commit,
+            "path": src.path, "sha256": src.sha256, "size": src.size, "gitCommit": src.git_commit,
             "gitBranch": src.git_branch, "gitRemote": src.git_remote, "gitDirty": src.git_dirty,
             "gitDiff": src.git_diff, "gitDiffSha256": src.git_diff_sha256,
         }))
         b.used(r, e, _time(src.time))
+    return r
 
 
 def _unique(seen: set[str], local: str) -> str:
@@ -228,11 +304,13 @@ def _unique(seen: set[str], local: str) -> str:
     return candidate
 
 
-_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:atLocation": PROV_LOCATION}
+_PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:label": PROV_LABEL}
 
 
-def _attrs(ywf, items: dict[str, Any]) -> dict[Any, Any]:
-    """PROV attributes from plain values: drops None and non-finite floats, JSON-encodes containers."""
+def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
+    """PROV attributes from plain values: drops None and non-finite floats, JSON-encodes containers. A
+    ``path`` is written twice: as it was recorded (``ywf:path``) and as a ``file:`` IRI (``prov:location``,
+    whose PROV-O range is prov:Location, so never a literal)."""
     out: dict[Any, Any] = {}
     for name, value in items.items():
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -240,6 +318,10 @@ def _attrs(ywf, items: dict[str, Any]) -> dict[Any, Any]:
         if isinstance(value, (list, dict)):
             value = json.dumps(value, sort_keys=True)
         out[_PROV_ATTRS.get(name) or ywf[name]] = value
+        if name == "path":
+            iri = location_iri(value, ywf.root)
+            if iri is not None:
+                out[PROV_LOCATION] = Identifier(iri)
     return out
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import (
+    AgentRecord,
     ArtifactRecord,
     CommandRecord,
     DataRecord,
@@ -45,6 +46,15 @@ def literal(value: Any) -> Any:
     if kind == "xsd:dateTime":
         return _time(text)
     return text
+
+
+def path_of(attrs: dict[str, Any]) -> str | None:
+    """The path an entity was recorded at (``ywf:path``; files written before it existed: ``prov:location``)."""
+    found = attrs.get("ywf:path")
+    if found is None:
+        old = attrs.get("prov:location")
+        found = old if isinstance(old, str) and not old.startswith("file:") else None
+    return found
 
 
 def _time(text: str) -> float:
@@ -96,6 +106,25 @@ def _relations(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def agents_of(scope: dict[str, Any]) -> list[AgentRecord]:
+    """The agents yprov-wf recorded in a PROV-JSON scope (a document's top level or a bundle), in order."""
+    out = []
+    for attrs in scope.get("agent", {}).values():
+        a: dict[str, Any] = {}
+        for part in attrs if isinstance(attrs, list) else [attrs]:
+            a.update((k, literal(x)) for k, x in part.items())
+        role = a.get("ywf:agentRole")
+        if not isinstance(role, str):
+            continue  # someone else's agent
+        if role == "person":
+            out.append(AgentRecord(role, str(a.get("ywf:userName", ""))))
+        else:
+            version, instance = a.get("ywf:softwareVersion"), a.get("ywf:launcherId")
+            out.append(AgentRecord(role, str(a.get("ywf:softwareName", "")), None if version is None else str(version),
+                                   None if instance is None else str(instance)))
+    return out
+
+
 def load_json(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         doc = json.load(f)
@@ -130,6 +159,7 @@ def read_task_file(path: Path) -> TaskRecord:
         status=a.get("ywf:status", ""), ended=a.get("prov:endTime"), error=a.get("ywf:error"),
         params=_params(b, tid), inputs=_files(b, tid, b.used[tid]), outputs=_files(b, tid, b.generated[tid]),
         attributes={k.partition(":")[2]: x for k, x in a.items() if k not in known and k.startswith("ywf:")},
+        agents=agents_of(body),
     )
     runs = [i for i, s in b.started_by.items() if s == tid]
     task.runs = [_run(b, rid) for rid, _ in b.of_type(runs, v.ML_RUN)]
@@ -145,7 +175,7 @@ def _params(b: _Bundle, activity: str) -> list[ParamRecord]:
 def _files(b: _Bundle, activity: str, ids: list[str]) -> list[DataRecord]:
     """The task's files and values, with their entity ids (one generation each) and times."""
     user = f"{v.USER_PREFIX}:"
-    return [DataRecord(a.get("prov:location"), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
+    return [DataRecord(path_of(a), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
                        a.get("ywf:description"), entity=i[len(user):] if i.startswith(user) else i,
                        time=b.times.get((activity, i)))
             for i in ids if i in b.records and (_is_a(a := b.records[i], v.DATA_FILE) or _is_a(a, v.DATA_VALUE))]
@@ -168,32 +198,32 @@ def _run(b: _Bundle, rid: str) -> RunRecord:
             minimum=s.get("ywf:min"), maximum=s.get("ywf:max"), first_step=s.get("ywf:firstStep"),
             last_step=s.get("ywf:lastStep"), first_time=s.get("ywf:firstTime"), last_time=s.get("ywf:lastTime"),
         ))
-        if run.metrics_file is None and "prov:location" in s:
-            run.metrics_file = DataRecord(s["prov:location"], s.get("ywf:sha256", ""), 0)
+        if run.metrics_file is None and path_of(s) is not None:
+            run.metrics_file = DataRecord(path_of(s), s.get("ywf:sha256", ""), 0)
     for _, m in b.of_type(out, v.MODEL_VERSION):
         run.model_versions.append(ModelVersionRecord(
-            model_name=m["ywf:modelName"], version=m["ywf:version"], path=m.get("prov:location", ""),
+            model_name=m["ywf:modelName"], version=m["ywf:version"], path=path_of(m) or "",
             sha256=m.get("ywf:sha256", ""), size=m.get("ywf:size", 0), context=m.get("ywf:context"),
             step=m.get("ywf:step"),
         ))
     run.model_versions.sort(key=lambda m: (m.model_name, m.version))
     for _, m in b.of_type(out, v.MODEL):
-        run.models.append(ModelRecord(label=m["ywf:label"], path=m.get("prov:location", ""),
+        run.models.append(ModelRecord(label=m["ywf:label"], path=path_of(m) or "",
                                       sha256=m.get("ywf:sha256", ""), size=m.get("ywf:size", 0), time=0.0))
     for is_input, ids in ((False, out), (True, inp)):
         for _, x in b.of_type(ids, v.ARTIFACT):
             run.artifacts.append(ArtifactRecord(
-                name=x["ywf:name"], path=x.get("prov:location", ""), sha256=x.get("ywf:sha256", ""),
+                name=x["ywf:name"], path=path_of(x) or "", sha256=x.get("ywf:sha256", ""),
                 size=x.get("ywf:size", 0), source=x.get("ywf:source", ""), is_input=is_input,
                 context=x.get("ywf:context"), step=x.get("ywf:step"),
             ))
     for _, d in b.of_type(inp, v.DATASET):
         run.datasets.append(DatasetRecord(label=d["ywf:label"], kind=d.get("ywf:kind", ""),
                                           samples=d.get("ywf:samples"), attributes={}, context=d.get("ywf:context"),
-                                          path=d.get("prov:location"), sha256=d.get("ywf:sha256")))
+                                          path=path_of(d), sha256=d.get("ywf:sha256")))
     for _, x in b.of_type(inp, v.SOURCE_CODE):
         run.sources.append(SourceRecord(
-            name=x["ywf:name"], path=x.get("prov:location", ""), sha256=x.get("ywf:sha256", ""),
+            name=x["ywf:name"], path=path_of(x) or "", sha256=x.get("ywf:sha256", ""),
             size=x.get("ywf:size", 0), files=x.get("ywf:files", 0), source=x.get("ywf:source", ""),
             git_commit=x.get("ywf:gitCommit"), git_branch=x.get("ywf:gitBranch"), git_remote=x.get("ywf:gitRemote"),
             git_dirty=x.get("ywf:gitDirty"), git_diff=x.get("ywf:gitDiff"), git_diff_sha256=x.get("ywf:gitDiffSha256"),
@@ -219,4 +249,5 @@ def read_workflow_file(path: Path) -> WorkflowRecord:
         engine=a.get("ywf:engine", ""), status=a.get("ywf:status", ""), ended=a.get("prov:endTime"),
         error=a.get("ywf:error"), params=_params(b, wid),
         environment={k.partition(":")[2]: x for k, x in a.items() if k not in known and k.startswith("ywf:")},
+        agents=agents_of(doc),
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from yprov_wf.layout import WorkflowDir, digest_path, find_workflow_dirs
 from yprov_wf.prov import constraints
-from yprov_wf.prov.reading import literal, load_json
+from yprov_wf.prov.reading import literal, load_json, path_of
 
 
 def validate(path: Path) -> list[str]:
@@ -67,7 +67,7 @@ def _check_document(path: Path, wdir: WorkflowDir, digests: dict[Path, tuple[str
 
 def _check_reference(source: Path, ident: str, attrs: dict[str, Any], wdir: WorkflowDir,
                      digests: dict[Path, tuple[str, int]]) -> list[str]:
-    location = literal(attrs.get("prov:location"))
+    location = path_of({k: literal(x) for k, x in attrs.items() if k in ("ywf:path", "prov:location")})
     if not isinstance(location, str):
         return []
     expected = literal(attrs.get("ywf:sha256"))

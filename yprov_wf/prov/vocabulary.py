@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 YWF_PREFIX = "ywf"
 YWF_URI = "https://w3id.org/yprov-wf/ns#"
 USER_PREFIX = "user"
+PERSON_PREFIX = "person"  # the namespace of a person agent named by an IRI (ORCID…)
 
 # Classes (values of prov:type)
 WORKFLOW_RUN = "WorkflowRun"
@@ -78,3 +79,13 @@ def input_id(task: str, index: int) -> str:
 def content_id(sha256: str) -> str:
     """Content identity: every file or value with these bytes is a ``prov:specializationOf`` it."""
     return local("content", sha256)
+
+
+def person_id(name: str) -> str:
+    return local("person", name)
+
+
+def agent_id(wf: str, name: str, instance: str | None = None) -> str:
+    """A software agent of one workflow run (the running software, not the release): ``<name>`` or, for a
+    launcher with an id of its own, ``<name>-<id>``."""
+    return local("workflow", wf, "agent", f"{name}-{instance}" if instance else name)

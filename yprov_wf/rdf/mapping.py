@@ -3,6 +3,8 @@
     document records                → named graph <workflow run IRI>/bundle (see top_level_graph); no default graph
     bundle B                        → named graph <B>, with <B> a prov:Entity, prov:Bundle in it
     element attributes              → typed literals (xsd types kept), prov:type → rdf:type, times → xsd:dateTime
+    prov:location                   → prov:atLocation <IRI>, <IRI> a prov:Location (an xsd:anyURI or qualified
+                                      name; a literal, which PROV-O's range forbids, goes to ywf:locationLiteral)
     relation used(a, e, t)          → a prov:used e                       (direct)
                                       a prov:qualifiedUsage [a prov:Usage; prov:entity e; prov:atTime t]
     wasStartedBy(a, -, starter, t)  → a prov:wasInfluencedBy starter       (prov:wasStartedBy's range is Entity)
@@ -106,6 +108,10 @@ _NODE_PREDICATES = {"prov:location": PROV + "atLocation", "prov:label": RDFS + "
                     "prov:role": PROV + "hadRole", "prov:value": PROV + "value"}
 _RDF_TYPE = f"<{RDF}type>"
 _YWF_TYPE_LITERAL = f"<{YWF}typeLiteral>"
+_AT_LOCATION = f"<{PROV}atLocation>"
+_LOCATION = f"<{PROV}Location>"
+_YWF_LOCATION_LITERAL = f"<{YWF}locationLiteral>"
+_ANY_URI = frozenset(("xsd:anyURI", XSD + "anyURI"))
 _BUNDLE_TYPES = (f"<{PROV}Entity>", f"<{PROV}Bundle>")
 _DATETIME = XSD + "dateTime"
 _TIMES = frozenset(("prov:startTime", "prov:endTime", "prov:time"))
@@ -310,6 +316,13 @@ class _Mapper:
                     term = self.value(value, prefixes)
                     yield (subject, _YWF_TYPE_LITERAL if term[0] == '"' else _RDF_TYPE, term, graph)
                 continue
+            if name == "prov:location":
+                for value in values if isinstance(values, list) else [values]:
+                    quad = self._location(subject, value, prefixes, graph)
+                    yield quad
+                    if quad[1] == _AT_LOCATION:
+                        yield (quad[2], _RDF_TYPE, _LOCATION, graph)
+                continue
             key = (id(predicates), name)
             predicate = prefixes.predicates.get(key)
             if predicate is None:
@@ -321,6 +334,16 @@ class _Mapper:
                     yield (subject, predicate, self.value(value, prefixes, is_time), graph)
             else:
                 yield (subject, predicate, self.value(values, prefixes, is_time), graph)
+
+    def _location(self, subject: str, value: Any, prefixes: _Prefixes, graph: str) -> Quad:
+        """``prov:atLocation`` to an IRI; a location that is no absolute IRI stays a literal of its own property."""
+        if isinstance(value, dict) and value.get("type") in _ANY_URI and isinstance(value.get("$"), str):
+            text = value["$"]
+            if _SCHEME.match(text) and not _BAD_IRI.search(text):
+                return (subject, _AT_LOCATION, self.iri(text), graph)
+            return (subject, _YWF_LOCATION_LITERAL, literal(text), graph)
+        term = self.value(value, prefixes)
+        return (subject, _YWF_LOCATION_LITERAL if term[0] == '"' else _AT_LOCATION, term, graph)
 
     def _predicate(self, name: str, prefixes: _Prefixes) -> str:
         node = self.node(name, prefixes)

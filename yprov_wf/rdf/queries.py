@@ -37,7 +37,7 @@ def _matches(var: str, thing: str) -> str:
     lit = _literal(thing)
     options = [f"{{ ?{var} ywf:sha256 {lit} }}", f"{{ ?{var} ywf:label {lit} }}", f"{{ ?{var} ywf:name {lit} }}",
                f"{{ ?{var} ywf:modelName {lit} }}",
-               f"{{ ?{var} prov:atLocation ?_loc . FILTER(?_loc = {lit} || STRENDS(?_loc, CONCAT(\"/\", {lit}))) }}"]
+               f"{{ ?{var} ywf:path ?_loc . FILTER(?_loc = {lit} || STRENDS(?_loc, CONCAT(\"/\", {lit}))) }}"]
     path = Path(thing)
     if path.is_file():
         from yprov_wf.layout import sha256_file
@@ -80,7 +80,7 @@ def sparql_describe(nodes: list[str]) -> str:
     v = "VALUES ?node { " + " ".join(f"<{n}>" for n in nodes) + " }"
     return PREFIXES + f"""CONSTRUCT {{ ?node ywf:name ?name . ?node prov:value ?value }} WHERE {{ {v}
   {{ ?node ywf:name|ywf:key|ywf:label|ywf:experiment|ywf:modelName ?name }}
-  UNION {{ ?node prov:value|prov:atLocation ?value }}
+  UNION {{ ?node prov:value|ywf:path ?value }}
 }}"""
 
 

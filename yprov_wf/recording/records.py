@@ -44,6 +44,18 @@ class DataRecord:
 
 
 @dataclass(slots=True)
+class AgentRecord:
+    """Who or what acted: the person who ran the work (``role="person"``), or a software agent: yprov-wf
+    itself (``"recorder"``), the workflow engine (``"engine"``), a launcher such as torchrun or SLURM
+    (``"launcher"``)."""
+
+    role: str
+    name: str  # the user name, or an IRI naming the person (ORCID…); the software's name
+    version: str | None = None
+    instance: str | None = None  # a launcher's own id: torchrun's run id, SLURM's job id
+
+
+@dataclass(slots=True)
 class ParamRecord:
     key: str
     value: Scalar
@@ -176,6 +188,7 @@ class TaskRecord:
     outputs: list[DataRecord] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     attributes: dict[str, Scalar] = field(default_factory=dict)  # engine-specific ids and settings
+    agents: list[AgentRecord] = field(default_factory=list)  # the workflow's, plus this process's launcher
 
     def run(self, run_id: str) -> RunRecord:
         for r in reversed(self.runs):
@@ -199,3 +212,4 @@ class WorkflowRecord:
     params: list[ParamRecord] = field(default_factory=list)
     environment: dict[str, Scalar] = field(default_factory=dict)
     attributes: dict[str, Scalar] = field(default_factory=dict)  # engine-specific ids and settings
+    agents: list[AgentRecord] = field(default_factory=list)

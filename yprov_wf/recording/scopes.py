@@ -24,11 +24,13 @@ from yprov_wf.layout import WorkflowDir, atomic_write, digest_path, new_run_id, 
 from yprov_wf.prov.dataflow import GenerationIndex
 from yprov_wf.prov.vocabulary import check_namespace, output_id
 from yprov_wf.recording import current
+from yprov_wf.recording.agents import person, with_launchers, workflow_agents
 from yprov_wf.recording.journal import Journal, apply, encode
 from yprov_wf.recording.params import add_param, param_records
 from yprov_wf.recording.records import (
     COMPLETED,
     INTERRUPTED,
+    AgentRecord,
     DataRecord,
     Scalar,
     TaskRecord,
@@ -137,7 +139,8 @@ class WorkflowScope(_Scope):
                  attributes: Mapping[str, Scalar] | None = None, system_metrics_interval: float | None = None,
                  collectors: Iterable[str] | None = None, energy: bool | None = None,
                  energy_country: str | None = None, env_allow: Iterable[str] = (),
-                 env_deny: Iterable[str] = ()) -> None:
+                 env_deny: Iterable[str] = (), user: str | bool | None = None,
+                 engine_version: str | None = None) -> None:
         self.name = _check_name(name, "workflow name")
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
@@ -145,6 +148,13 @@ class WorkflowScope(_Scope):
         self.run_id = safe_name(run_id, "workflow run id") if run_id is not None else None
         self.params = dict(params or {})
         self.engine = engine
+        if engine_version is not None and not isinstance(engine_version, str):
+            raise TypeError(f"engine_version must be a str, got {type(engine_version).__name__}")
+        self.engine_version = engine_version
+        if user is not None and not isinstance(user, bool):
+            person(user)  # a bad user name fails here, naming it
+        self.user = user
+        self.inherited_agents: list[AgentRecord] | None = None  # a joined run: the owner's agents
         self.env_vars = _names(env_vars, "env_vars")
         self.env_allow = _names(env_allow, "env_allow")
         self.env_deny = _names(env_deny, "env_deny")
@@ -169,7 +179,7 @@ class WorkflowScope(_Scope):
                              attributes=self.attributes,
                              system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
                              energy=self.energy, energy_country=self.energy_country, env_allow=self.env_allow,
-                             env_deny=self.env_deny)
+                             env_deny=self.env_deny, user=self.user, engine_version=self.engine_version)
 
     def open(self) -> WorkflowScope:
         self._enter_context()
@@ -180,6 +190,8 @@ class WorkflowScope(_Scope):
             engine=self.engine, params=param_records(self.params),
             environment=runtime_environment(self.env_vars, self.env_allow, self.env_deny),
             attributes=dict(self.attributes),
+            agents=list(self.inherited_agents) if self.inherited_agents is not None else
+            workflow_agents(self.user, self.engine, self.engine_version),
         )
         self._slow_env = InBackground() if self.owner else None
         if energy_enabled(self.energy):  # start the process's tracker now, in the background
@@ -277,6 +289,7 @@ class WorkflowScope(_Scope):
             namespace=self.namespace, started=float(started), attempt=attempt, host=socket.gethostname(),
             pid=os.getpid(), status=status, ended=float(ended), error=error, params=param_records(params or {}),
             inputs=ins, outputs=outs, attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
+            agents=list(self.record.agents),
         )
         self.io(write_task_file, self.dir, record)
         return record
@@ -305,8 +318,10 @@ def join_workflow(run_dir: PathLike) -> WorkflowScope:
         rec = None
     if rec is None:
         raise FileNotFoundError(f"{run_dir} is not an open workflow run (no journal/workflow.jsonl or workflow.json)")
-    return WorkflowScope(rec.name, namespace=rec.namespace, save_dir=wdir.root.parent.parent,
-                         run_id=rec.workflow_id, engine=rec.engine, owner=False)
+    scope = WorkflowScope(rec.name, namespace=rec.namespace, save_dir=wdir.root.parent.parent,
+                          run_id=rec.workflow_id, engine=rec.engine, owner=False)
+    scope.inherited_agents = rec.agents
+    return scope
 
 
 class TaskScope(_Scope):
@@ -321,7 +336,8 @@ class TaskScope(_Scope):
                  save_dir: PathLike | None = None, parent_task: str | None = None,
                  workflow: WorkflowScope | None = None, started: float | None = None,
                  system_metrics_interval: float | None = None, collectors: Iterable[str] | None = None,
-                 energy: bool | None = None, energy_country: str | None = None) -> None:
+                 energy: bool | None = None, energy_country: str | None = None,
+                 user: str | bool | None = None) -> None:
         self.name = _check_name(name, "task name")
         if workflow is not None and not isinstance(workflow, WorkflowScope):
             raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
@@ -336,6 +352,9 @@ class TaskScope(_Scope):
         self.attempt = attempt
         self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
         self.namespace, self.save_dir = namespace, save_dir
+        if user is not None and not isinstance(user, bool):
+            person(user)
+        self.user = user  # for the workflow this task opens when there is none
         self.parent_task = parent_task
         self.system_metrics_interval = check_interval(system_metrics_interval)
         self.collectors = check_names(collectors)
@@ -351,7 +370,7 @@ class TaskScope(_Scope):
                          attributes=self.attributes, namespace=self.namespace, save_dir=self.save_dir,
                          workflow=self._parent,
                          system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
-                         energy=self.energy, energy_country=self.energy_country)
+                         energy=self.energy, energy_country=self.energy_country, user=self.user)
 
     def open(self) -> TaskScope:
         missing = [str(p) for p in self.inputs if not p.exists()]
@@ -361,7 +380,7 @@ class TaskScope(_Scope):
         if wf is None:
             joined = os.environ.get(RUN_DIR_ENV)
             wf = (join_workflow(joined) if joined else
-                  WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir)).open()
+                  WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir, user=self.user)).open()
             self.owns_workflow = True
             if joined and self.parent_task is None:
                 self.parent_task = os.environ.get(PARENT_TASK_ENV) or None
@@ -384,6 +403,7 @@ class TaskScope(_Scope):
             attempt=self.attempt, host=socket.gethostname(), pid=os.getpid(), parent_task=self.parent_task,
             params=param_records(self.params),
             inputs=[file_record(p) for p in self.inputs], attributes=dict(self.attributes),
+            agents=with_launchers(list(wf.record.agents)),
         )
         wf.generations.link(self.record.inputs, self.record.started)
         self.journal = Journal(wf.dir.task_journal(self.run_id))
@@ -485,7 +505,7 @@ def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
 
     # no fsync per task (it alone costs more than the rest of a task's recording): like the journals,
     # task files survive a killed process; workflow.json, written last, is fsynced
-    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task)), durable=False)
+    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task, wdir.root)), durable=False)
 
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
@@ -497,7 +517,7 @@ def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
     tasks = [read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
     tasks += missing_ranks(tasks)
     tasks.sort(key=lambda t: (t.started, t.task_id))
-    atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks)))
+    atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks, wdir.root)))
 
 
 def _remove_journal(path: Path, last: bool = False) -> None:

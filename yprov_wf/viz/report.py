@@ -101,6 +101,8 @@ def _workflow_section(wf: WorkflowRecord, tasks: list[TaskRecord], root: Path, g
            f'{escape(_duration(wf.started, wf.ended))} · folder <code>{escape(str(root))}</code></p>']
     if wf.error:
         out.append(f"<pre>{escape(wf.error)}</pre>")
+    if wf.agents:
+        out.append(_agents_table(wf, tasks))
     if wf.params:
         out.append(_kv_table("Workflow params", [(p.key, p.value) for p in wf.params]))
     out.append(_tasks_table(tasks))
@@ -108,6 +110,18 @@ def _workflow_section(wf: WorkflowRecord, tasks: list[TaskRecord], root: Path, g
         out.append(_graph_block(wf, tasks))
     out.append("</section>")
     return "".join(out)
+
+
+def _agents_table(wf: WorkflowRecord, tasks: list[TaskRecord]) -> str:
+    """Who ran the workflow and which software acted (prov:Agent): the workflow's, then the tasks' launchers."""
+    rows = [[a.role, a.name, a.version or "", a.instance or "", "workflow"] for a in wf.agents]
+    seen = list(wf.agents)
+    for t in tasks:
+        for a in t.agents:
+            if a not in seen:
+                seen.append(a)
+                rows.append([a.role, a.name, a.version or "", a.instance or "", t.name])
+    return _table("Agents", ["role", "name", "version", "id", "on"], rows)
 
 
 def _tasks_table(tasks: list[TaskRecord]) -> str:
