@@ -18,6 +18,8 @@ from snakemake_yprov import rendezvous
 from snakemake_yprov.identity import job_key, new_task_id, task_prefix
 from snakemake_yprov.logtail import log_tail
 
+from snakemake_logger_plugin_yprov.snapshots import JOB_INPUTS, LOG_TAIL
+
 import yprov_wf as yp
 from yprov_wf.errors import ProvenanceWarning
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
@@ -55,6 +57,8 @@ class _Job:
     logs: list[str]
     params: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Scalar] = field(default_factory=dict)
+    output_records: list[DataRecord] | None = None  # hashed at JOB_FINISHED; None: hash at the end
+    log_tail: str | None = None  # read at JOB_ERROR ("" when there was none); None: read at the end
 
 
 class WorkflowRecorder:
@@ -136,7 +140,8 @@ class WorkflowRecorder:
                 self._groups[int(jobid)] = attrs
 
     def job_info(self, ev: dict[str, Any], when: float) -> None:
-        """JOB_INFO: an attempt starts; its inputs are hashed now (temp inputs may vanish later)."""
+        """JOB_INFO: an attempt starts; its inputs were hashed on the logging thread (``JOB_INPUTS``), else
+        now."""
         with self._lock:
             if self.workflow is None:
                 return
@@ -160,14 +165,22 @@ class WorkflowRecorder:
             }
             self._jobs[jobid] = _Job(
                 jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
-                inputs=[r for r in map(_hash, inputs) if r is not None], outputs=outputs,
+                inputs=list(ev[JOB_INPUTS]) if JOB_INPUTS in ev else [r for r in map(_hash, inputs) if r is not None],
+                outputs=outputs,
                 logs=[_strip(f) for f in ev.get("log") or ()], params=dict(ev.get(JOB_PARAMS) or {}),
                 attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
             )
 
-    def job_finished(self, jobid: int, when: float) -> None:
+    def job_finished(self, jobid: int, when: float, outputs: list[DataRecord] | None = None,
+                     late_inputs: list[DataRecord] | None = None) -> None:
+        """JOB_FINISHED, with the outputs (and the inputs an earlier member of its group job made) hashed on
+        the logging thread; None: hash the outputs now."""
         with self._lock:
             self._finished_ok.add(jobid)
+            job = self._jobs.get(jobid)
+            if job is not None:
+                job.inputs += late_inputs or []
+                job.output_records = outputs
             self._finish(jobid, COMPLETED, None, when)
 
     def job_error(self, ev: dict[str, Any], when: float) -> None:
@@ -177,6 +190,9 @@ class WorkflowRecorder:
             aux = ev.get("aux") or {}
             detail = "; ".join(f"{k}: {v}" for k, v in dict(aux).items() if v not in (None, ""))
             error = f"Error in rule {ev.get('rule_name')}" + (f" ({detail})" if detail else "")
+            job = self._jobs.get(jobid)
+            if job is not None and LOG_TAIL in ev:
+                job.log_tail = ev[LOG_TAIL] or ""
             self._finish(jobid, FAILED, error[:2000], when)
 
     def _finish_unreported(self, jobid: int) -> None:
@@ -207,14 +223,15 @@ class WorkflowRecorder:
                 return
             attrs = dict(job.attributes)
             if status != COMPLETED:
-                tail = log_tail(job.logs, self.settings.log_tail_lines)
+                tail = job.log_tail if job.log_tail is not None else log_tail(job.logs, self.settings.log_tail_lines)
                 if tail:
                     attrs["logTail"] = tail
             task_id = new_task_id(job.rule, job.key)
             self._claimed.add(task_id)  # ours: not a bundle that a later attempt wrote itself
             self.workflow.write_finished_task(
                 job.rule, run_id=task_id, attempt=job.attempt, started=job.started, ended=when, status=status,
-                error=error, inputs=job.inputs, outputs=job.outputs, params=job.params, attributes=attrs)
+                error=error, inputs=job.inputs, params=job.params, attributes=attrs,
+                outputs=job.output_records if job.output_records is not None else job.outputs)
         except Exception as exc:  # never fail the workflow for provenance
             self._broken = True
             warnings.warn(f"yprov-wf: stopped recording Snakemake jobs ({type(exc).__name__}: {exc})",

@@ -59,10 +59,10 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
         doc.hadMember(coll, bundle)
         _files(doc, user, ywf, t, task)
         for f in task.outputs:
-            producers.setdefault(f.sha256, []).append(t.identifier)
+            producers.setdefault(f.sha256 or (f.path, f.kind), []).append(t.identifier)
     for task in tasks:
         consumer = user[v.task_id(task.task_id)]
-        upstream = {p for f in task.inputs for p in producers.get(f.sha256, ()) if p != consumer}
+        upstream = {p for f in task.inputs for p in producers.get(f.sha256 or (f.path, f.kind), ()) if p != consumer}
         for producer in sorted(upstream, key=str):
             doc.wasInformedBy(consumer, producer)
     return doc
@@ -106,13 +106,15 @@ def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
 
 
 def _file(scope: ProvBundle, user, ywf, f: DataRecord):
-    ident = user[v.file_id(f.sha256) if f.path is not None else v.value_id(f.sha256)]
+    key = f.sha256 or v.local("pipe", f.path or "")  # a pipe has no content: named by its path
+    ident = user[v.file_id(key) if f.path is not None else v.value_id(key)]
     existing = scope.get_record(ident)
     if existing:
         return existing[0]
     return scope.entity(ident, _attrs(ywf, {
         "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "prov:atLocation": f.path,
-        "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
+        "name": f.name, "description": f.description, "sha256": f.sha256 or None, "size": f.size,
+        "fileKind": f.kind,
     }))
 
 

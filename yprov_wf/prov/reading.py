@@ -138,8 +138,8 @@ def _params(b: _Bundle, activity: str) -> list[ParamRecord]:
 
 
 def _files(b: _Bundle, ids: list[str]) -> list[DataRecord]:
-    return [DataRecord(a.get("prov:location"), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
-                       a.get("ywf:description"))
+    return [DataRecord(a.get("prov:location"), a.get("ywf:sha256", ""), a.get("ywf:size", 0), a.get("ywf:name"),
+                       a.get("ywf:description"), a.get("ywf:fileKind"))
             for i in ids if i in b.records and (_is_a(a := b.records[i], v.DATA_FILE) or _is_a(a, v.DATA_VALUE))]
 
 

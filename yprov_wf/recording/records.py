@@ -31,10 +31,16 @@ class DataRecord:
     """
 
     path: str | None
-    sha256: str
+    sha256: str  # "" for a pipe (a FIFO streams its bytes: there is no content to digest)
     size: int
     name: str | None = None
     description: str | None = None
+    kind: str | None = None  # TEMPORARY or PIPE: a file expected to be gone after the workflow run
+
+
+TEMPORARY = "temporary"  # removed by the engine once no longer needed (Snakemake temp())
+PIPE = "pipe"  # a named pipe between two running jobs (Snakemake pipe()): never on disk afterwards
+FILE_KINDS = (TEMPORARY, PIPE)
 
 
 @dataclass(slots=True)

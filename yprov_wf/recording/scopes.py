@@ -248,13 +248,13 @@ class WorkflowScope(_Scope):
 
     def write_finished_task(self, name: str, *, started: float, ended: float, status: str = COMPLETED,
                             error: str | None = None, inputs: Iterable[DataRecord | PathLike] = (),
-                            outputs: Iterable[PathLike] = (), params: Mapping[str, Any] | None = None,
+                            outputs: Iterable[DataRecord | PathLike] = (), params: Mapping[str, Any] | None = None,
                             attributes: Mapping[str, Scalar] | None = None, attempt: int = 1,
                             run_id: str | None = None) -> TaskRecord | None:
         """Record a task that has already ended as one bundle written at once, with no journal (nothing is
         left to recover): for engines that report a task only afterwards, like Snakemake's log events.
-        ``inputs`` are paths or records hashed earlier (a temporary input may be gone by now); ``outputs``
-        that do not exist are left out. Returns the record, or None when recording is off."""
+        ``inputs`` and ``outputs`` are paths or records hashed earlier (a temporary file may be gone by now);
+        output paths that do not exist are left out. Returns the record, or None when recording is off."""
         if self._state != "open":
             raise RuntimeError(f"workflow run {self.name!r} is not open")
         if not isinstance(attempt, int) or attempt < 1:
@@ -267,7 +267,8 @@ class WorkflowScope(_Scope):
             namespace=self.namespace, started=float(started), attempt=attempt, host=socket.gethostname(),
             pid=os.getpid(), status=status, ended=float(ended), error=error, params=param_records(params or {}),
             inputs=[i if isinstance(i, DataRecord) else file_record(Path(i)) for i in _paths_or_records(inputs)],
-            outputs=[file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
+            outputs=[o if isinstance(o, DataRecord) else file_record(Path(o))
+                     for o in _paths_or_records(outputs) if isinstance(o, DataRecord) or Path(o).exists()],
             attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
         )
         self.io(write_task_file, self.dir, record)
@@ -495,7 +496,7 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
 
 def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
-        return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description)
+        return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description, item.kind)
     if isinstance(item, (str, os.PathLike)) and not value:
         rec = file_record(Path(item))
         rec.name = name
@@ -518,7 +519,7 @@ def _paths_or_records(items: Iterable[DataRecord | PathLike]) -> list[DataRecord
     out = [items] if isinstance(items, (str, os.PathLike, DataRecord)) else list(items)
     for i in out:
         if not isinstance(i, (str, os.PathLike, DataRecord)):
-            raise TypeError(f"inputs must be file paths or DataRecords, got {type(i).__name__}")
+            raise TypeError(f"inputs and outputs must be file paths or DataRecords, got {type(i).__name__}")
     return out
 
 
