@@ -24,13 +24,13 @@ from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
 
 
-def _parse_namespace(value: str) -> str:
+def _parse_namespace(value: str, source: str = "--logger-yprov-namespace") -> str:
     from yprov_wf.prov.vocabulary import check_namespace
 
     try:
         return check_namespace(value)
     except (TypeError, ValueError) as exc:
-        raise WorkflowError(f"--logger-yprov-namespace: {exc}") from None
+        raise WorkflowError(f"{source}: {exc}") from None
 
 
 def _parse_lines(value: str) -> int:
@@ -69,7 +69,11 @@ class LogHandler(LogHandlerBase):
         from snakemake_logger_plugin_yprov.recorder import RecorderSettings, WorkflowRecorder
 
         settings = self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
-        namespace = _parse_namespace(settings.namespace or os.environ.get("YPROV_WF_NAMESPACE", _DEFAULT_NAMESPACE))
+        if settings.namespace:
+            namespace = _parse_namespace(settings.namespace)
+        else:
+            namespace = _parse_namespace(os.environ.get("YPROV_WF_NAMESPACE", _DEFAULT_NAMESPACE),
+                                         "$YPROV_WF_NAMESPACE")
         if settings.workflow_name is not None and not settings.workflow_name.strip():
             raise WorkflowError("--logger-yprov-workflow-name must not be empty")
         lines = settings.log_tail_lines
@@ -125,6 +129,13 @@ class LogHandler(LogHandlerBase):
         job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid, depth=3)
         _attach_params(record, job)
         self._snapshots.job_info(record, job, _strip)  # type: ignore[union-attr]
+        if self.recorder is not None and self.recorder.run_dir is not None:  # wrapped jobs look their id up
+            from snakemake_yprov import rendezvous
+            from snakemake_yprov.identity import job_key
+
+            files = {k: [_strip(f) for f in record.__dict__.get(k) or ()] for k in ("input", "output")}
+            key = job_key(str(record.__dict__.get("rule_name") or "job"), files["output"], files["input"])
+            rendezvous.record_jobid(key, int(record.__dict__["jobid"]))
 
     def _start_pending(self, _record: logging.LogRecord | None = None) -> None:
         """Open the run at the first job, not at WORKFLOW_STARTED: an invocation with nothing to do (Snakemake
@@ -168,6 +179,8 @@ class LogHandler(LogHandlerBase):
                              record.__dict__.get(LATE_INPUTS))
         elif event == LogEvent.JOB_ERROR:
             rec.job_error(record.__dict__, record.created)
+        elif event == LogEvent.PROGRESS:
+            rec.progress(record.__dict__.get("done", 0), record.__dict__.get("total", 0))
         elif event == LogEvent.ERROR:
             rec.error(record.getMessage() if record.msg is not None else str(getattr(record, "exception", "")))
 

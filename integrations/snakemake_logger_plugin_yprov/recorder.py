@@ -18,9 +18,8 @@ from snakemake_yprov import rendezvous
 from snakemake_yprov.identity import job_key, new_task_id, task_prefix
 from snakemake_yprov.logtail import log_tail
 
-from snakemake_logger_plugin_yprov.snapshots import JOB_INPUTS, LOG_TAIL
-
 import yprov_wf as yp
+from snakemake_logger_plugin_yprov.snapshots import JOB_INPUTS, LOG_TAIL
 from yprov_wf.errors import ProvenanceWarning
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
 from yprov_wf.recording.scopes import file_record
@@ -76,8 +75,10 @@ class WorkflowRecorder:
         self._failed_jobs: set[int] = set()
         self._finished_ok: set[int] = set()
         self._errors: list[str] = []
+        self._progress: tuple[int, int] | None = None  # Snakemake's last (done, total)
         self._pointer: Path | None = None
         self._env_before: str | None = None
+        self._logger_env_before: str | None = None
         self._broken = False
         self.closed = False
 
@@ -87,6 +88,8 @@ class WorkflowRecorder:
         with self._lock:
             if self.workflow is not None or self.closed:
                 return
+            self._logger_env_before = os.environ.get(rendezvous.LOGGER_ENV)
+            os.environ[rendezvous.LOGGER_ENV] = "1"
             snakefile = str(info.get("snakefile_main") or info.get("snakefile") or "Snakefile")
             name = self.settings.workflow_name or _default_name(snakefile)
             sm_id = str(info.get("workflow_id") or "")
@@ -108,19 +111,30 @@ class WorkflowRecorder:
         with self._lock:
             self._errors.append(message.strip()[:2000])
 
+    def progress(self, done: int, total: int) -> None:
+        """PROGRESS: jobs done of the DAG's total (a retried job that finally succeeded counts as done)."""
+        with self._lock:
+            self._progress = (int(done), int(total))
+
     def close(self) -> None:
         """Close open attempts as interrupted, write workflow.json, restore the environment."""
         with self._lock:
             if self.closed:
                 return
             self.closed = True
+            if os.environ.get(rendezvous.LOGGER_ENV) == "1" and self._logger_env_before is None:
+                os.environ.pop(rendezvous.LOGGER_ENV, None)
             if self.workflow is None:
                 return
             for jobid in list(self._jobs):
                 self._finish_unreported(jobid)
-            failed = self._errors or (self._failed_jobs - self._finished_ok)
-            error = self._errors[-1] if self._errors else (
-                f"{len(self._failed_jobs - self._finished_ok)} job(s) failed" if failed else None)
+            unrecovered = self._failed_jobs - self._finished_ok
+            # an ERROR is also logged for each failed attempt: when every job of the DAG was done at the end
+            # (retries: the last attempt succeeded), those errors did not fail the workflow
+            all_done = self._progress is not None and self._progress[0] >= self._progress[1]
+            errors = [] if all_done and not unrecovered else self._errors
+            failed = errors or unrecovered
+            error = errors[-1] if errors else (f"{len(unrecovered)} job(s) failed" if failed else None)
             try:
                 self.workflow.close(FAILED if failed else COMPLETED, error)
             finally:
@@ -130,6 +144,7 @@ class WorkflowRecorder:
                     os.environ[rendezvous.RUN_DIR_ENV] = self._env_before
                 if self._pointer is not None and self.run_dir is not None:
                     rendezvous.remove_pointer(self._pointer, self.run_dir)
+                    (self._pointer.parent / rendezvous.JOBIDS.name).unlink(missing_ok=True)
 
     # -- jobs ----------------------------------------------------------------------------------------
     def group_info(self, group: str, group_job_id: str | None, jobids: Any) -> None:

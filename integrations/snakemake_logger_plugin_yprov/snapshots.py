@@ -45,6 +45,9 @@ class Snapshots:
         if job is not None:
             inputs, outputs, logs = _paths(job.input), _paths(job.output), _paths(job.log)
             kinds = {str(f): k for f in (*job.input, *job.output) if (k := _kind(f)) is not None}
+            # an input is temp() or pipe() by the flag on the producing job's output
+            for dep in (getattr(job.dag, "dependencies", None) or {}).get(job, {}):
+                kinds.update({str(f): k for f in dep.output if str(f) in inputs and (k := _kind(f)) is not None})
         else:  # Snakemake's internals changed: what the event says (pipe() is annotated there)
             inputs, outputs, logs = ([strip(f) for f in record.__dict__.get(k) or ()] for k in ("input", "output", "log"))
             kinds = {strip(f): PIPE for k in ("input", "output") for f in record.__dict__.get(k) or ()
