@@ -53,7 +53,7 @@ class Snapshots:
             kinds = {strip(f): PIPE for k in ("input", "output") for f in record.__dict__.get(k) or ()
                      if str(f).endswith(" (pipe)")}
         files = self._jobs[jobid] = _Files(inputs, outputs, logs, kinds)
-        files.hashed = {f for f in inputs if files.kinds.get(f) == PIPE or Path(f).exists()}
+        files.hashed = {f for f in inputs if files.kinds.get(f) == PIPE or Path(f).exists()}  # the rest: at the end
         records = [r for f in inputs if f in files.hashed and (r := self._record(f, files)) is not None]
         setattr(record, JOB_INPUTS, records)
 
@@ -78,6 +78,8 @@ class Snapshots:
         try:
             rec = file_record(Path(path))
         except OSError:
+            if kind == TEMPORARY:  # removed inside a group job's own process before this one saw it
+                return DataRecord(path=str(Path(path).resolve()), sha256="", size=0, kind=TEMPORARY)
             return None
         rec.kind = kind
         return rec

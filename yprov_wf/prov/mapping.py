@@ -106,7 +106,7 @@ def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
 
 
 def _file(scope: ProvBundle, user, ywf, f: DataRecord):
-    key = f.sha256 or v.local("pipe", f.path or "")  # a pipe has no content: named by its path
+    key = f.sha256 or v.local(f.kind or "unseen", f.path or "")  # no content seen: named by its path
     ident = user[v.file_id(key) if f.path is not None else v.value_id(key)]
     existing = scope.get_record(ident)
     if existing:

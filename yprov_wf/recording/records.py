@@ -31,7 +31,7 @@ class DataRecord:
     """
 
     path: str | None
-    sha256: str  # "" for a pipe (a FIFO streams its bytes: there is no content to digest)
+    sha256: str  # "": no content seen (a pipe streams its bytes; a temporary file removed before it was hashed)
     size: int
     name: str | None = None
     description: str | None = None
