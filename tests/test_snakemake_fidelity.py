@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import NS, REPO, by_type, load, relations
 from tests.test_snakemake import run_dirs, snakemake_cli, tasks_of
 from yprov_wf.prov.reading import literal as value
@@ -92,15 +94,18 @@ rule use:
 """
 
 
-def test_no_temp_file_is_lost_and_each_is_recorded_as_temporary(tmp_path):
-    """60 jobs, 30 temp() files that Snakemake removes as soon as their consumer finished."""
+@pytest.mark.parametrize("quiet", [[], ["--quiet", "progress"]], ids=["progress", "quiet"])
+def test_no_temp_file_is_lost_and_each_is_recorded_as_temporary(tmp_path, quiet):
+    """60 jobs, 30 temp() files that Snakemake removes as soon as their consumer finished; with --quiet
+    progress Snakemake logs no JOB_FINISHED and the producers are closed at the end."""
     (tmp_path / "Snakefile").write_text(TEMPS)
-    result = snakemake_cli(tmp_path, "-c", "2", "--logger", "yprov", "--logger-yprov-namespace", NS)
+    result = snakemake_cli(tmp_path, "-c", "2", *quiet, "--logger", "yprov", "--logger-yprov-namespace", NS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not list(tmp_path.glob("tmp*.txt"))
     (root,) = run_dirs(tmp_path / "prov")
     assert validate(root) == []
     tasks = tasks_of(root)
+    assert all(value(t["ywf:status"]) == "completed" for ts in tasks.values() for t in ts)
     made = {loc: a for t in tasks["make"] for loc, a in files_of(t, "wasGeneratedBy").items()}
     used = {loc: a for t in tasks["use"] for loc, a in files_of(t, "used").items()}
     expected = {str(tmp_path / f"tmp{i}.txt") for i in range(30)}

@@ -76,6 +76,9 @@ class WorkflowRecorder:
         self._finished_ok: set[int] = set()
         self._errors: list[str] = []
         self._progress: tuple[int, int] | None = None  # Snakemake's last (done, total)
+        # temp()/pipe() inputs as their consumers recorded them: the producer's record when it is reported
+        # only at the end (--quiet progress), the file being gone by then
+        self._transient: dict[str, DataRecord] = {}
         self._pointer: Path | None = None
         self._env_before: str | None = None
         self._logger_env_before: str | None = None
@@ -178,13 +181,21 @@ class WorkflowRecorder:
                 "logFiles": json.dumps([_strip(f) for f in ev.get("log") or ()]), "recordedBy": "logger",
                 **self._groups.get(jobid, {}),
             }
+            for rec in self._jobs_inputs(ev, inputs):
+                if rec.kind is not None and rec.path is not None:
+                    self._transient[rec.path] = rec
             self._jobs[jobid] = _Job(
                 jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
-                inputs=list(ev[JOB_INPUTS]) if JOB_INPUTS in ev else [r for r in map(_hash, inputs) if r is not None],
-                outputs=outputs,
+                inputs=self._jobs_inputs(ev, inputs), outputs=outputs,
                 logs=[_strip(f) for f in ev.get("log") or ()], params=dict(ev.get(JOB_PARAMS) or {}),
                 attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
             )
+
+    @staticmethod
+    def _jobs_inputs(ev: dict[str, Any], inputs: list[str]) -> list[DataRecord]:
+        if JOB_INPUTS not in ev:
+            ev[JOB_INPUTS] = [r for r in map(_hash, inputs) if r is not None]
+        return list(ev[JOB_INPUTS])
 
     def job_finished(self, jobid: int, when: float, outputs: list[DataRecord] | None = None,
                      late_inputs: list[DataRecord] | None = None) -> None:
@@ -214,16 +225,16 @@ class WorkflowRecorder:
         """A job with no end event: Snakemake stopped, or ``--quiet progress`` hid JOB_FINISHED. Completed
         if every output exists and was written after the job started (ended = the newest output)."""
         job = self._jobs[jobid]
-        mtimes = []
+        mtimes, missing = [], False
         for f in job.outputs:
             try:
                 mtimes.append(Path(f).stat().st_mtime)
             except OSError:
-                mtimes = []
-                break
+                # a temp() output that a consumer used before Snakemake removed it was written
+                missing = missing or str(Path(f).resolve()) not in self._transient
         ok = jobid not in self._failed_jobs and not self._errors
-        if ok and mtimes and min(mtimes) >= job.started - 1.0:
-            self._finish(jobid, COMPLETED, None, max(max(mtimes), job.started))
+        if ok and job.outputs and not missing and (not mtimes or min(mtimes) >= job.started - 1.0):
+            self._finish(jobid, COMPLETED, None, max(max(mtimes, default=time.time()), job.started))
         elif ok and not job.outputs:
             self._finish(jobid, COMPLETED, None, time.time())
         else:
@@ -246,11 +257,22 @@ class WorkflowRecorder:
             self.workflow.write_finished_task(
                 job.rule, run_id=task_id, attempt=job.attempt, started=job.started, ended=when, status=status,
                 error=error, inputs=job.inputs, params=job.params, attributes=attrs,
-                outputs=job.output_records if job.output_records is not None else job.outputs)
+                outputs=job.output_records if job.output_records is not None else self._outputs_now(job))
         except Exception as exc:  # never fail the workflow for provenance
             self._broken = True
             warnings.warn(f"yprov-wf: stopped recording Snakemake jobs ({type(exc).__name__}: {exc})",
                           ProvenanceWarning, stacklevel=2)
+
+    def _outputs_now(self, job: _Job) -> list[DataRecord | str]:
+        """Outputs of a job reported only now: the files, or the record of a temp()/pipe() one that is gone."""
+        out: list[DataRecord | str] = []
+        for f in job.outputs:
+            path = Path(f)
+            if path.exists():
+                out.append(f)
+            elif (rec := self._transient.get(str(path.resolve()))) is not None:
+                out.append(rec)
+        return out
 
     def _claim(self, job: _Job) -> bool:
         """True if the job wrote its own bundle for this attempt (``snakemake_yprov.job``)."""
