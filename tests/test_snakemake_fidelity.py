@@ -115,6 +115,10 @@ def test_no_temp_file_is_lost_and_each_is_recorded_as_temporary(tmp_path, quiet)
         digest = hashlib.sha256(f"made {loc[len(str(tmp_path)) + 4:-4]}\n".encode()).hexdigest()
         assert value(made[loc]["ywf:sha256"]) == value(used[loc]["ywf:sha256"]) == digest
     assert len(informed(root)) == 30 + 30  # each use from its make; all from the 30 uses
+    # only what was recorded as temporary may be gone: a removed regular output is still a finding
+    (tmp_path / "use0.txt").unlink()
+    findings = validate(root)
+    assert findings and all("use0.txt is missing" in f for f in findings), findings
 
 
 def test_pipes_are_recorded_as_pipes_with_no_content_digest(tmp_path):
