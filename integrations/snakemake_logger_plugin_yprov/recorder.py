@@ -129,8 +129,9 @@ class WorkflowRecorder:
                 os.environ.pop(rendezvous.LOGGER_ENV, None)
             if self.workflow is None:
                 return
+            uses = self._uses() if self._jobs else {}
             for jobid in list(self._jobs):
-                self._finish_unreported(jobid)
+                self._finish_unreported(jobid, uses)
             unrecovered = self._failed_jobs - self._finished_ok
             # an ERROR is also logged for each failed attempt: when every job of the DAG was done at the end
             # (retries: the last attempt succeeded), those errors did not fail the workflow
@@ -221,9 +222,29 @@ class WorkflowRecorder:
                 job.log_tail = ev[LOG_TAIL] or ""
             self._finish(jobid, FAILED, error[:2000], when)
 
-    def _finish_unreported(self, jobid: int) -> None:
+    def _uses(self) -> dict[str, float]:
+        """When each file was first used, by the bundles in the run folder and the jobs still open here."""
+        from yprov_wf.prov.reading import read_task_file
+
+        first: dict[str, float] = {}
+        records = [(f, job.started) for job in self._jobs.values() for f in job.inputs]
+        for path in sorted((self.run_dir / "tasks").glob("*.json")) if self.run_dir is not None else ():
+            try:
+                task = read_task_file(path)
+            except (OSError, ValueError, KeyError):
+                continue
+            records += [(f, task.started) for f in task.inputs]
+        for f, started in records:
+            if f.path is not None:
+                when = f.time if f.time is not None else started
+                first[f.path] = min(first.get(f.path, when), when)
+        return first
+
+    def _finish_unreported(self, jobid: int, uses: dict[str, float]) -> None:
         """A job with no end event: Snakemake stopped, or ``--quiet progress`` hid JOB_FINISHED. Completed
-        if every output exists and was written after the job started (ended = the newest output)."""
+        if every output exists and was written after the job started; ended = the newest output, or the
+        first use of one of them by another job if earlier (Snakemake touches the outputs of cluster
+        jobs once it has seen them, after their consumers in the same group job may have read them)."""
         job = self._jobs[jobid]
         mtimes, missing = [], False
         for f in job.outputs:
@@ -234,7 +255,8 @@ class WorkflowRecorder:
                 missing = missing or str(Path(f).resolve()) not in self._transient
         ok = jobid not in self._failed_jobs and not self._errors
         if ok and job.outputs and not missing and (not mtimes or min(mtimes) >= job.started - 1.0):
-            self._finish(jobid, COMPLETED, None, max(max(mtimes, default=time.time()), job.started))
+            used = [uses[p] for f in job.outputs if (p := str(Path(f).resolve())) in uses and uses[p] >= job.started]
+            self._finish(jobid, COMPLETED, None, max(min([max(mtimes, default=time.time()), *used]), job.started))
         elif ok and not job.outputs:
             self._finish(jobid, COMPLETED, None, time.time())
         else:

@@ -7,11 +7,11 @@ import numbers
 import time
 from array import array
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from yprov_wf.context import as_context
 from yprov_wf.metrics.rawlog import encode_points, encode_series
+from yprov_wf.timestamps import MILLIS_FROM, unix_seconds
 
 _now = time.time
 
@@ -47,15 +47,15 @@ class MetricStore:
         tv = type(value)
         if tv is not float and tv is not int:
             value = _as_number(key, value)
+        if timestamp is None:
+            timestamp = _now()
+        elif type(timestamp) is not float or not 0.0 <= timestamp < MILLIS_FROM:  # ms, datetime, bad: checked
+            timestamp = unix_seconds(timestamp, f"metric {key!r}: timestamp")
         sid = self._ids.get((key, context))
         if sid is None:
             sid = self._define(key, context)
         if step is None:
             step = self._counts[sid]
-        if timestamp is None:
-            timestamp = _now()
-        elif type(timestamp) is not float:
-            timestamp = _as_timestamp(key, timestamp)
         try:
             self._steps.append(step)
         except (TypeError, OverflowError):
@@ -144,11 +144,3 @@ def _as_number(key: str, value: object) -> float:
             if isinstance(value, numbers.Real):
                 return float(value)
     raise TypeError(f"metric {key!r}: value must be a real number, got {type(value).__name__}")
-
-
-def _as_timestamp(key: str, timestamp: object) -> float:
-    if isinstance(timestamp, datetime):
-        return timestamp.timestamp()
-    if isinstance(timestamp, numbers.Real) and not isinstance(timestamp, bool):
-        return float(timestamp)
-    raise TypeError(f"metric {key!r}: timestamp must be unix seconds or a datetime, got {timestamp!r}")

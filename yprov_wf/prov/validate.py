@@ -1,6 +1,7 @@
 """``yprov-wf validate``: every document parses with ``prov``, every referenced file exists inside its
-workflow run folder and its sha256 matches, no run is left unfinished. A file recorded as temporary or as
-a pipe (``ywf:fileKind``) may be gone: the engine removes it by design; if still there, its digest holds."""
+workflow run folder and its sha256 matches, no run is left unfinished, and the run's documents together
+meet PROV-CONSTRAINTS (see ``constraints``). A file recorded as temporary or as a pipe (``ywf:fileKind``)
+may be gone: the engine removes it by design; if still there, its digest holds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import WorkflowDir, digest_path, find_workflow_dirs
+from yprov_wf.prov import constraints
 from yprov_wf.prov.reading import literal, load_json
 from yprov_wf.recording.records import FILE_KINDS
 
@@ -16,7 +18,8 @@ def validate(path: Path) -> list[str]:
     """Findings (empty when everything holds) for a workflow run folder, a save dir, or one file."""
     if path.is_file():
         root = path.parent.parent if path.parent.name == "tasks" else path.parent
-        return _check_document(path, WorkflowDir(root), {})
+        findings = _check_document(path, WorkflowDir(root), {})
+        return findings + (constraints.check([(str(path), load_json(path))]) if not findings else [])
     roots = find_workflow_dirs(path)
     if not roots:
         return [f"{path}: no workflow run found"]
@@ -24,15 +27,24 @@ def validate(path: Path) -> list[str]:
     for root in roots:
         wdir = WorkflowDir(root)
         digests: dict[Path, tuple[str, int]] = {}
+        parsed: list[constraints.Document] = []
         if not wdir.workflow_file.is_file():
             findings.append(f"{root}: no workflow.json (still running, or crashed: run `yprov-wf recover`)")
         else:
-            findings += _check_document(wdir.workflow_file, wdir, digests)
+            findings += _checked(wdir.workflow_file, _check_document(wdir.workflow_file, wdir, digests), parsed)
         for f in sorted((root / "tasks").glob("*.json")):
-            findings += _check_document(f, wdir, digests, task_file=True)
+            findings += _checked(f, _check_document(f, wdir, digests, task_file=True), parsed)
+        findings += constraints.check(parsed)
         journal = root / "journal"
         if journal.is_dir() and any(journal.iterdir()):
             findings.append(f"{root}: unfinished journals in journal/ (running, or crashed: `yprov-wf recover`)")
+    return findings
+
+
+def _checked(path: Path, findings: list[str], parsed: list[constraints.Document]) -> list[str]:
+    """``findings``; a document that parses joins the ones checked against PROV-CONSTRAINTS together."""
+    if not any(f.startswith(f"{path}: does not parse") for f in findings):
+        parsed.append((str(path), load_json(path)))
     return findings
 
 

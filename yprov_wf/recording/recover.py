@@ -48,6 +48,8 @@ def recover(path: Path) -> RecoveryReport:
                 for run in task.runs:
                     if run.status == RUNNING:
                         run.series, run.metrics_file = finalize_run_metrics(wdir, run.run_id)
+                        # no earlier than its last recorded point (file times can lag the clock's)
+                        ended = max([ended, *(s.last_time for s in run.series if s.last_time is not None)])
                         run.status, run.ended = CRASHED, ended
                         run.error = "the process died before end_run (recovered from the journal)"
                 if task.status == RUNNING:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf import describe
+from yprov_wf.collectors.system import cpu_baseline
 from yprov_wf.context import as_context
 from yprov_wf.layout import WorkflowDir, digest_path, new_run_id, safe_name, sha256_file
 from yprov_wf.metrics import MetricStore, NullMetricStore, finalize_series
@@ -30,6 +31,7 @@ from yprov_wf.recording.records import (
     SourceRecord,
 )
 from yprov_wf.recording.scopes import PathLike, TaskScope
+from yprov_wf.timestamps import when
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Run:
     """One ML run. Use the module-level functions (``yprov_wf.log_metric``…) or this object's methods."""
 
     def __init__(self, task: TaskScope, experiment: str, *, save_after_n_logs: int = 100, rank: int = 0,
-                 world_size: int = 1, collect_all_processes: bool = False, owns_task: bool = False,
+                 world_size: int | None = 1, collect_all_processes: bool = False, owns_task: bool = False,
                  device: str | None = None) -> None:
         self.task = task
         self.workflow = task.workflow
@@ -56,10 +58,12 @@ class Run:
         self.record = RunRecord(run_id=self.run_id, experiment=experiment, started=time.time(), rank=rank,
                                 world_size=world_size, collect_all_processes=collect_all_processes, device=device)
         self._started_perf = time.perf_counter()
+        self.cpu_baseline = cpu_baseline()  # the CPU counters when the run started (first log_system_metrics)
         store_cls = MetricStore if (rank == 0 or collect_all_processes) else NullMetricStore
         self.metrics = store_cls(self.workflow.dir.metrics_log(self.run_id), save_after_n_logs,
                                  self.workflow.degrade)
         self._model_sources: dict[int, str] = {}
+        self._metric_sources: dict[tuple[str, str | None], str] = {}
         self._flops_epoch: dict[tuple[str, str | None], int] = {}  # FLOPs of the batches since the last epoch total
         self._token = None
         self._collectors: Any = None
@@ -117,6 +121,8 @@ class Run:
             result = self.workflow.io(finalize_run_metrics, wdir, self.run_id)
             if result is not None:
                 series, metrics_file = result
+        for s in series:
+            s.source = self._metric_sources.get((s.key, s.context))
         self.task.emit("run_closed", {
             "run_id": self.run_id, "status": status, "ended": time.time(), "error": error,
             "series": [encode(s) for s in series], "metrics_file": encode(metrics_file) if metrics_file else None,
@@ -134,9 +140,15 @@ class Run:
         self.end(*current.exit_status(exc))
 
     # -- records -------------------------------------------------------------------------------------
-    def log_param(self, key: str, value: Any) -> None:
+    def log_param(self, key: str, value: Any, context: Any = None) -> None:
         add_param(self.record.params, key, value,
-                   lambda p: self.task.emit("param", {"run_id": self.run_id, **encode(p)}))
+                  lambda p: self.task.emit("param", {"run_id": self.run_id, **encode(p)}), as_context(context))
+
+    def set_metric_source(self, key: str, context: Any, source: str) -> None:
+        """Record where the values of series (key, context) come from (a library, a collector, a function)."""
+        if not isinstance(source, str) or not source:
+            raise TypeError(f"metric {key!r}: source must be a non-empty str, got {source!r}")
+        self._metric_sources[(key, as_context(context))] = source[:200]
 
     def log_metric(self, key: str, value: float, context: Any = None, step: int | None = None,
                    timestamp: float | None = None) -> None:
@@ -146,6 +158,7 @@ class Run:
                      timestamp: float | None = None, *, is_input: bool = False, name: str | None = None) -> Path:
         """Copy a file or folder into the provenance folder and record it with its sha256.
         Returns where the copy went."""
+        at = when(timestamp, time.time(), "artifact timestamp")
         src = self._check_source(path)
         ctx = as_context(context)
         dest_dir = self.workflow.dir.artifacts(self.run_id)
@@ -155,7 +168,7 @@ class Run:
             self.workflow.io(_copy, src, dest)
         digest, size = digest_path(dest) if dest.exists() else digest_path(src)
         rec = ArtifactRecord(name=label, path=self._relative(dest), sha256=digest, size=size, source=str(src),
-                             is_input=is_input, context=ctx, step=step, time=_when(timestamp))
+                             is_input=is_input, context=ctx, step=step, time=at)
         self.task.emit("artifact", {"run_id": self.run_id, **encode(rec)})
         return dest
 
@@ -163,6 +176,7 @@ class Run:
                            timestamp: float | None = None) -> Path:
         """Save the model's current weights as the next version of ``model_name`` (a prov:Revision of the
         previous one); a path (e.g. a checkpoint file) is copied as that version. Returns the file written."""
+        at = when(timestamp, time.time(), "model version timestamp")
         ctx = as_context(context)
         folder = safe_name(model_name, "model name")
         version = 1 + sum(1 for v in self.record.model_versions if v.model_name == model_name)
@@ -178,17 +192,25 @@ class Run:
             dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}.pt"
             digest, size = self._save(model, dest)
         rec = ModelVersionRecord(model_name=model_name, version=version, path=self._relative(dest),
-                                 sha256=digest, size=size, context=ctx, step=step, time=_when(timestamp))
+                                 sha256=digest, size=size, context=ctx, step=step, time=at)
         self.task.emit("model_version", {"run_id": self.run_id, **encode(rec)})
         self._model_sources[id(model)] = f"{model_name}/{version}"
         return dest
 
-    def log_model(self, model: Any, model_label: str) -> Path:
-        """Save the final model with its parameter count, memory and layer summary."""
+    def log_model(self, model: Any, model_label: str, *, info: bool = True, layers: bool = False) -> Path:
+        """Save the final model with its parameter count, memory and layer summary (``info``; with
+        yProv4ML's training-memory estimate), and with ``layers`` each layer's shapes and dtype."""
         dest = _unique(self.workflow.dir.artifacts(self.run_id) / "models" / f"{safe_name(model_label, 'model label')}.pt")
+        summary = describe.model_summary(model)
+        if not info:
+            summary = {"modelClass": summary["modelClass"]}
+        elif "memoryBytes" in summary:  # + fp32 gradient and one fp32 optimiser state per trainable parameter
+            summary["trainingMemoryBytes"] = summary["memoryBytes"] + 8 * summary["trainableParameterCount"]
+        if layers:
+            summary["layerDetails"] = describe.layer_details(model)
         digest, size = self._save(model, dest)
         rec = ModelRecord(label=model_label, path=self._relative(dest), sha256=digest, size=size, time=time.time(),
-                          summary=describe.model_summary(model), revision_of=self._model_sources.get(id(model)))
+                          summary=summary, revision_of=self._model_sources.get(id(model)))
         self.task.emit("model", {"run_id": self.run_id, **encode(rec)})
         return dest
 
@@ -389,6 +411,3 @@ def _unique(dest: Path) -> Path:
         candidate = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
     return candidate
 
-
-def _when(timestamp: float | None) -> float:
-    return time.time() if timestamp is None else float(timestamp)
