@@ -21,7 +21,7 @@ from snakemake_yprov.logtail import log_tail
 import yprov_wf as yp
 from snakemake_logger_plugin_yprov.snapshots import JOB_INPUTS, LOG_TAIL
 from yprov_wf.errors import ProvenanceWarning
-from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
+from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, PIPE, DataRecord, Scalar
 from yprov_wf.recording.scopes import file_record
 
 # the job's params, which JOB_INFO lacks, added to its log record by the plugin (see __init__)
@@ -206,6 +206,8 @@ class WorkflowRecorder:
             self._finished_ok.add(jobid)
             job = self._jobs.get(jobid)
             if job is not None:
+                for rec in late_inputs or []:  # made by an earlier member of its group job: used after that
+                    rec.time = when
                 job.inputs += late_inputs or []
                 job.output_records = outputs
             self._finish(jobid, COMPLETED, None, when)
@@ -274,6 +276,12 @@ class WorkflowRecorder:
                 tail = job.log_tail if job.log_tail is not None else log_tail(job.logs, self.settings.log_tail_lines)
                 if tail:
                     attrs["logTail"] = tail
+            for rec in job.inputs:  # a pipe is read while its producer writes it: used until the end
+                if rec.kind == PIPE:
+                    rec.time = when
+            for rec in job.output_records or ():  # and generated from the producer's start
+                if rec.kind == PIPE:
+                    rec.time = job.started
             task_id = new_task_id(job.rule, job.key)
             self._claimed.add(task_id)  # ours: not a bundle that a later attempt wrote itself
             self.workflow.write_finished_task(

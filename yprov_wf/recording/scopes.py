@@ -264,7 +264,7 @@ class WorkflowScope(_Scope):
         if self.broken:
             return None
         task_id = safe_name(run_id, "task run id") if run_id is not None else new_run_id(name)
-        outs = [_data_record(o, None) if isinstance(o, DataRecord) else file_record(Path(o))
+        outs = [_data_record(o, None, keep_entity=True) if isinstance(o, DataRecord) else file_record(Path(o))
                 for o in _paths_or_records(outputs) if isinstance(o, DataRecord) or Path(o).exists()]
         for i, rec in enumerate(outs):
             rec.entity = output_id(task_id, i)
@@ -525,7 +525,8 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
 def _data_record(item: Any, name: str | None, value: bool = False, keep_entity: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description,
-                          entity=item.entity if keep_entity else None, kind=item.kind)
+                          entity=item.entity if keep_entity else None, time=item.time if keep_entity else None,
+                          kind=item.kind)
     if isinstance(item, (str, os.PathLike)) and not value:
         rec = file_record(Path(item))
         rec.name = name
