@@ -264,11 +264,11 @@ class WorkflowScope(_Scope):
         if self.broken:
             return None
         task_id = safe_name(run_id, "task run id") if run_id is not None else new_run_id(name)
-        outs = [_data_record(o, None, keep_entity=True) if isinstance(o, DataRecord) else file_record(Path(o))
+        outs = [_timed(o) if isinstance(o, DataRecord) else file_record(Path(o))
                 for o in _paths_or_records(outputs) if isinstance(o, DataRecord) or Path(o).exists()]
         for i, rec in enumerate(outs):
             rec.entity = output_id(task_id, i)
-        ins = [_data_record(i, None, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
+        ins = [_timed(i, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
                for i in _paths_or_records(inputs)]
         self.generations.link(ins, float(started))
         self.generations.add(task_id, outs, float(ended))
@@ -525,14 +525,20 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
 def _data_record(item: Any, name: str | None, value: bool = False, keep_entity: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description,
-                          entity=item.entity if keep_entity else None, time=item.time if keep_entity else None,
-                          kind=item.kind)
+                          entity=item.entity if keep_entity else None, kind=item.kind)
     if isinstance(item, (str, os.PathLike)) and not value:
         rec = file_record(Path(item))
         rec.name = name
         return rec
     sha, size, description = describe.value_fingerprint(item)
     return DataRecord(path=None, sha256=sha, size=size, name=name, description=description)
+
+
+def _timed(rec: DataRecord, keep_entity: bool = False) -> DataRecord:
+    """A copy of a record an engine reported afterwards, with the time it gave (None: the task's start/end)."""
+    out = _data_record(rec, None, keep_entity=keep_entity)
+    out.time = rec.time
+    return out
 
 
 def file_record(path: Path) -> DataRecord:
