@@ -204,8 +204,11 @@ def _file(scope: ProvBundle, user, ywf, local_id: str, f: DataRecord, content: s
         return existing[0]
     e = scope.entity(ident, _attrs(ywf, {
         "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "path": f.path,
-        "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
+        "name": f.name, "description": f.description, "sha256": f.sha256 or None, "size": f.size,
+        "fileKind": f.kind,
     }))
+    if not f.sha256:  # a pipe, or a temporary file removed unseen: no content to be a specialization of
+        return e
     cid = v.content_id(f.sha256)
     if cid not in content:
         content.add(cid)

@@ -262,13 +262,13 @@ class WorkflowScope(_Scope):
 
     def write_finished_task(self, name: str, *, started: float, ended: float, status: str = COMPLETED,
                             error: str | None = None, inputs: Iterable[DataRecord | PathLike] = (),
-                            outputs: Iterable[PathLike] = (), params: Mapping[str, Any] | None = None,
+                            outputs: Iterable[DataRecord | PathLike] = (), params: Mapping[str, Any] | None = None,
                             attributes: Mapping[str, Scalar] | None = None, attempt: int = 1,
                             run_id: str | None = None) -> TaskRecord | None:
         """Record a task that has already ended as one bundle written at once, with no journal (nothing is
         left to recover): for engines that report a task only afterwards, like Snakemake's log events.
-        ``inputs`` are paths or records hashed earlier (a temporary input may be gone by now); ``outputs``
-        that do not exist are left out. Returns the record, or None when recording is off."""
+        ``inputs`` and ``outputs`` are paths or records hashed earlier (a temporary file may be gone by now);
+        output paths that do not exist are left out. Returns the record, or None when recording is off."""
         if self._state != "open":
             raise RuntimeError(f"workflow run {self.name!r} is not open")
         if not isinstance(attempt, int) or attempt < 1:
@@ -276,10 +276,11 @@ class WorkflowScope(_Scope):
         if self.broken:
             return None
         task_id = safe_name(run_id, "task run id") if run_id is not None else new_run_id(name)
-        outs = [file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()]
+        outs = [_timed(o) if isinstance(o, DataRecord) else file_record(Path(o))
+                for o in _paths_or_records(outputs) if isinstance(o, DataRecord) or Path(o).exists()]
         for i, rec in enumerate(outs):
             rec.entity = output_id(task_id, i)
-        ins = [_data_record(i, None, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
+        ins = [_timed(i, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
                for i in _paths_or_records(inputs)]
         self.generations.link(ins, float(started))
         self.generations.add(task_id, outs, float(ended))
@@ -544,13 +545,20 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
 def _data_record(item: Any, name: str | None, value: bool = False, keep_entity: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description,
-                          entity=item.entity if keep_entity else None)
+                          entity=item.entity if keep_entity else None, kind=item.kind)
     if isinstance(item, (str, os.PathLike)) and not value:
         rec = file_record(Path(item))
         rec.name = name
         return rec
     sha, size, description = describe.value_fingerprint(item)
     return DataRecord(path=None, sha256=sha, size=size, name=name, description=description)
+
+
+def _timed(rec: DataRecord, keep_entity: bool = False) -> DataRecord:
+    """A copy of a record an engine reported afterwards, with the time it gave (None: the task's start/end)."""
+    out = _data_record(rec, None, keep_entity=keep_entity)
+    out.time = rec.time
+    return out
 
 
 def file_record(path: Path) -> DataRecord:
@@ -567,7 +575,7 @@ def _paths_or_records(items: Iterable[DataRecord | PathLike]) -> list[DataRecord
     out = [items] if isinstance(items, (str, os.PathLike, DataRecord)) else list(items)
     for i in out:
         if not isinstance(i, (str, os.PathLike, DataRecord)):
-            raise TypeError(f"inputs must be file paths or DataRecords, got {type(i).__name__}")
+            raise TypeError(f"inputs and outputs must be file paths or DataRecords, got {type(i).__name__}")
     return out
 
 
