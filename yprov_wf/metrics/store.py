@@ -7,11 +7,13 @@ import numbers
 import time
 from array import array
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from yprov_wf.context import as_context
 from yprov_wf.metrics.rawlog import encode_points, encode_series
+from yprov_wf.values import TIME_MAX as _TIME_MAX
+from yprov_wf.values import TIME_MIN as _TIME_MIN
+from yprov_wf.values import check_text, check_time
 
 _now = time.time
 
@@ -47,14 +49,17 @@ class MetricStore:
         tv = type(value)
         if tv is not float and tv is not int:
             value = _as_number(key, value)
-        sid = self._ids.get((key, context))
+        try:
+            sid = self._ids.get((key, context))
+        except TypeError:  # an unhashable key or context
+            sid = None
         if sid is None:
             sid = self._define(key, context)
         if step is None:
             step = self._counts[sid]
         if timestamp is None:
             timestamp = _now()
-        elif type(timestamp) is not float:
+        elif type(timestamp) is not float or not _TIME_MIN <= timestamp <= _TIME_MAX:
             timestamp = _as_timestamp(key, timestamp)
         try:
             self._steps.append(step)
@@ -74,6 +79,7 @@ class MetricStore:
     def _define(self, key: str, context: object) -> int:
         if not isinstance(key, str) or not key:
             raise TypeError(f"metric key must be a non-empty str, got {key!r}")
+        check_text(key, "metric key")
         ctx = as_context(context)
         sid = self._ids.get((key, ctx))
         if sid is None:
@@ -147,8 +153,4 @@ def _as_number(key: str, value: object) -> float:
 
 
 def _as_timestamp(key: str, timestamp: object) -> float:
-    if isinstance(timestamp, datetime):
-        return timestamp.timestamp()
-    if isinstance(timestamp, numbers.Real) and not isinstance(timestamp, bool):
-        return float(timestamp)
-    raise TypeError(f"metric {key!r}: timestamp must be unix seconds or a datetime, got {timestamp!r}")
+    return check_time(timestamp, f"metric {key!r}: timestamp")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +21,7 @@ from prov.model import ProvBundle, ProvDocument, QualifiedName
 from yprov_wf.collectors.energy import rollup
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
+from yprov_wf.values import clean_text
 
 
 def task_document(task: TaskRecord) -> ProvDocument:
@@ -74,7 +76,11 @@ def to_json(doc: ProvDocument) -> bytes:
     ``json.dump`` to a stream would not; ``python -m json.tool`` pretty-prints a file."""
     from prov.serializers.provjson import ProvJSONEncoder
 
-    return json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False).encode("utf-8")
+    text = json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate got past the checks: written as visible text
+        return clean_text(text).encode("utf-8")
 
 
 def _document(namespace: str) -> tuple[ProvDocument, Any, Any]:
@@ -214,10 +220,29 @@ def _attrs(ywf, items: dict[str, Any]) -> dict[Any, Any]:
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
         if isinstance(value, (list, dict)):
-            value = json.dumps(value, sort_keys=True)
+            value = json.dumps(value, sort_keys=True, default=str)
+        elif not isinstance(value, (str, int, float, datetime, QualifiedName)):
+            value = _plain(value)  # whatever got into a record (a path, a numpy number) always maps
+            if value is None:
+                continue
         out[_PROV_ATTRS.get(name) or ywf[name]] = value
     return out
 
 
+def _plain(value: Any) -> str | int | float | None:
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    return str(value)
+
+
 def _time(t: float | None) -> datetime | None:
-    return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+    """The time of unix seconds ``t``; None (left out) for a value that is no time, rather than a
+    failed bundle (the calls check times; this guards what came back from a journal)."""
+    if t is None:
+        return None
+    try:
+        return datetime.fromtimestamp(t, timezone.utc)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None

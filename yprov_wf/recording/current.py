@@ -79,6 +79,17 @@ def exit_status(exc: BaseException | None) -> tuple[str, str | None]:
 
 
 def error_text(exc: BaseException) -> str:
-    """``Type: message`` of an exception, one line, bounded."""
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return text[:2000]
+    """``Type: message`` of an exception, one line, bounded, with URL credentials redacted."""
+    try:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    except Exception:  # a broken __str__
+        text = type(exc).__name__
+    return error_record(text)
+
+
+def error_record(text: str) -> str:
+    """An error text as recorded: URL credentials redacted, lone surrogates escaped, bounded."""
+    from yprov_wf.environment import redact_text
+    from yprov_wf.values import clean_text
+
+    return clean_text(redact_text(str(text)))[:2000]

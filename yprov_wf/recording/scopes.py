@@ -28,11 +28,13 @@ from yprov_wf.recording.params import add_param, param_records
 from yprov_wf.recording.records import (
     COMPLETED,
     INTERRUPTED,
+    STATUSES,
     DataRecord,
     Scalar,
     TaskRecord,
     WorkflowRecord,
 )
+from yprov_wf.values import check_scalar, check_text, check_time, clean_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 PathLike = str | os.PathLike
@@ -138,7 +140,7 @@ class WorkflowScope(_Scope):
                  energy_country: str | None = None, env_allow: Iterable[str] = (),
                  env_deny: Iterable[str] = ()) -> None:
         self.name = _check_name(name, "workflow name")
-        self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
+        self.attributes = _attributes(attributes)
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
         self.save_dir = Path(save_dir) if save_dir is not None else default_save_dir()
         self.run_id = safe_name(run_id, "workflow run id") if run_id is not None else None
@@ -190,6 +192,7 @@ class WorkflowScope(_Scope):
     def close(self, status: str = COMPLETED, error: str | None = None) -> None:
         if self._state == "new" or not self._leave_context(None):
             return
+        error = current.error_record(error) if error is not None else None
         for task in list(self.tasks):
             if not task.closed:
                 task.close(status if status != COMPLETED else INTERRUPTED,
@@ -213,6 +216,7 @@ class WorkflowScope(_Scope):
 
     def set_attribute(self, name: str, value: Scalar) -> None:
         """An engine-specific attribute of the workflow activity (e.g. an engine's own state name)."""
+        value = check_scalar(value, f"attribute {name!r}")
         self.attributes[_check_attribute(name)] = value
         if self._state != "new":
             self.record.attributes[name] = value
@@ -229,14 +233,38 @@ class WorkflowScope(_Scope):
         return env
 
     def io(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a provenance write; on failure warn once and stop writing (the user's work goes on)."""
+        """Run a provenance write. The storage failing (OSError: disk full, folder gone) is warned once
+        and stops writing; any other failure costs only this write, with a warning (the user's work
+        goes on either way)."""
+        if self.broken:
+            return None
+        try:
+            return fn(*args)
+        except OSError as exc:
+            self.degrade(exc)
+        except Exception as exc:
+            self.drop(getattr(fn, "__name__", "a write"), exc)
+        return None
+
+    def record_io(self, what: str, task: TaskScope | None, fn: Callable[..., Any], *args: Any) -> Any:
+        """A write that concerns one record only (copying a file in, saving a model): any failure drops
+        that record with a warning naming it, noted on ``task`` for ``validate``; recording goes on."""
         if self.broken:
             return None
         try:
             return fn(*args)
         except Exception as exc:
-            self.degrade(exc)
+            self.drop(what, exc, task)
             return None
+
+    def drop(self, what: str, exc: BaseException, task: TaskScope | None = None) -> None:
+        """Warn that one record was not recorded, and note it in the task's bundle (``droppedRecords``)."""
+
+        reason = clean_text(f"{what} ({type(exc).__name__}: {exc})")[:500]
+        warn_degraded(f"yprov-wf: {reason} was not recorded; the rest of the run is", stacklevel=4)
+        if task is not None and task._state == "open":
+            notes = task.record.attributes.get(DROPPED)
+            task.record.attributes[DROPPED] = f"{notes}; {reason}" if notes else reason
 
     def degrade(self, exc: BaseException) -> None:
         self.broken = True
@@ -259,16 +287,22 @@ class WorkflowScope(_Scope):
             raise RuntimeError(f"workflow run {self.name!r} is not open")
         if not isinstance(attempt, int) or attempt < 1:
             raise ValueError(f"attempt must be a positive int, got {attempt!r}")
+        started, ended = check_time(started, "started"), check_time(ended, "ended")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if error is not None and not isinstance(error, str):
+            raise TypeError(f"error must be a str or None, got {type(error).__name__}")
+        error = current.error_record(error) if error is not None else None
         if self.broken:
             return None
         record = TaskRecord(
             task_id=safe_name(run_id, "task run id") if run_id is not None else new_run_id(name),
             name=_check_name(name, "task name"), workflow_id=self.record.workflow_id, workflow_name=self.name,
-            namespace=self.namespace, started=float(started), attempt=attempt, host=socket.gethostname(),
-            pid=os.getpid(), status=status, ended=float(ended), error=error, params=param_records(params or {}),
+            namespace=self.namespace, started=started, attempt=attempt, host=socket.gethostname(),
+            pid=os.getpid(), status=status, ended=ended, error=error, params=param_records(params or {}),
             inputs=[i if isinstance(i, DataRecord) else file_record(Path(i)) for i in _paths_or_records(inputs)],
             outputs=[file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
-            attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
+            attributes=_attributes(attributes),
         )
         self.io(write_task_file, self.dir, record)
         return record
@@ -318,7 +352,7 @@ class TaskScope(_Scope):
         if workflow is not None and not isinstance(workflow, WorkflowScope):
             raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
         self._parent = workflow  # explicit workflow run (e.g. a task recorded from another thread)
-        self._started = float(started) if started is not None else None
+        self._started = _time_or_none(started, "started")
         self.inputs = [Path(p) for p in _paths(inputs, "inputs")]
         self.outputs = [Path(p) for p in _paths(outputs, "outputs")]
         self.params = dict(params or {})
@@ -326,7 +360,7 @@ class TaskScope(_Scope):
         if not isinstance(attempt, int) or attempt < 1:
             raise ValueError(f"attempt must be a positive int, got {attempt!r}")
         self.attempt = attempt
-        self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
+        self.attributes = _attributes(attributes)
         self.namespace, self.save_dir = namespace, save_dir
         self.parent_task = parent_task
         self.system_metrics_interval = check_interval(system_metrics_interval)
@@ -416,6 +450,7 @@ class TaskScope(_Scope):
 
     def set_attribute(self, name: str, value: Scalar) -> None:
         """An engine-specific attribute of the task activity (e.g. an engine's own run id)."""
+        value = check_scalar(value, f"attribute {name!r}")
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
 
@@ -423,12 +458,13 @@ class TaskScope(_Scope):
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
         if self._state == "new" or not self._leave_context(None):
             return
+        error = current.error_record(error) if error is not None else None
         for run in list(self.runs):
             if not run.closed:
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
         wf = self.workflow
         outputs = [file_record(p) for p in self.outputs if p.exists()]
-        ended = ended or time.time()
+        ended = time.time() if ended is None else check_time(ended, "ended")
         if self._energy is not None:
             try:
                 self.attributes.update(self._energy.totals(ended))
@@ -545,10 +581,11 @@ def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
 def _check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise (TypeError if not isinstance(name, str) else ValueError)(f"{what} must be a non-empty str, got {name!r}")
-    return name
+    return check_text(name, what)
 
 
-_RESERVED = {"name", "status", "attempt", "host", "pid", "error", "workflow", "workflowRun"}
+DROPPED = "droppedRecords"  # what a task could not record (see WorkflowScope.drop); validate reports it
+_RESERVED = {"name", "status", "attempt", "host", "pid", "error", "workflow", "workflowRun", DROPPED}
 
 
 def _check_attribute(name: str) -> str:
@@ -557,3 +594,16 @@ def _check_attribute(name: str) -> str:
     if name in _RESERVED:
         raise ValueError(f"attribute name {name!r} is reserved for the task's own records")
     return name
+
+
+def _attributes(items: Mapping[str, Any] | None) -> dict[str, Scalar]:
+    """Checked attribute names with their values as JSON scalars (errors name the attribute)."""
+    if items is None:
+        return {}
+    if not isinstance(items, Mapping):
+        raise TypeError(f"attributes must be a mapping of names to values, got {type(items).__name__}")
+    return {_check_attribute(k): check_scalar(v, f"attribute {k!r}") for k, v in items.items()}
+
+
+def _time_or_none(value: Any, what: str) -> float | None:
+    return None if value is None else check_time(value, what)
