@@ -118,6 +118,13 @@ class MetricStore:
             self._file = None
         return not self._failed
 
+    def detach(self) -> None:
+        """Stop writing without touching the log (a forked child: the parent goes on writing it)."""
+        self._failed = True
+        self._file = None
+        self._pending = []
+        del self._sids[:], self._steps[:], self._values[:], self._times[:]
+
     @property
     def path(self) -> Path:
         return self._path

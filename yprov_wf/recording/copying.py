@@ -40,7 +40,10 @@ def copy_in(src: Path, dest: Path, exclude: Path) -> list[str]:
                     target = None
                 if target is None or not target.is_relative_to(root) or target.is_relative_to(excluded):
                     skip.add(name)
-            elif not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or p.resolve().is_relative_to(excluded):
+            elif p.resolve().is_relative_to(excluded):  # the provenance folder: left out without a word
+                skip.add(name)
+                continue
+            elif not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):  # FIFOs, sockets, devices
                 skip.add(name)
             if name in skip:
                 left_out.append((p.relative_to(src)).as_posix())

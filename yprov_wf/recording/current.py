@@ -5,6 +5,7 @@ at exit and to find the one open scope from a thread that was started without a 
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 import traceback
@@ -39,12 +40,24 @@ def register(scope: Any) -> None:
                 previous(exc_type, exc, tb)
 
             sys.excepthook = hook
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_forget_in_fork_child)
 
 
 def unregister(scope: Any) -> None:
     with _lock:
         if scope in _open:
             _open.remove(scope)
+
+
+def _forget_in_fork_child() -> None:
+    """In a child made by os.fork(): the scopes it inherited belong to the parent process, which goes on
+    writing them, so the child writes, closes and deletes none of them (DataLoader workers, multiprocessing)."""
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    scopes, _open[:] = list(_open), []
+    for scope in scopes:
+        scope.forked()
 
 
 def only_open(kind: type) -> Any:

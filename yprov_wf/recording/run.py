@@ -138,6 +138,12 @@ class Run:
     def close_at_exit(self, status: str, error: str) -> None:
         self.end(status, error)
 
+    def forked(self) -> None:
+        """In a fork of the run's process: the parent owns the run; the child's calls record nothing
+        (its workflow writes nothing either) and raise nothing."""
+        self.metrics.detach()
+        self._collectors = None
+
     def __enter__(self) -> Run:
         return self
 
@@ -352,14 +358,18 @@ class Run:
     def _copy_in(self, what: str, src: Path, dest: Path) -> tuple[str, int] | None:
         """Copy a file or folder in (see recording/copying.py) and digest the copy; None (warned, noted)
         when the copy fails. What a folder copy left out (links out of it, FIFOs…) is warned about."""
-        def copy() -> tuple[str, int]:
+        def copy() -> tuple[str, int, list[str]]:
             left_out = copy_in(src, dest, self.workflow.save_dir)
-            if left_out:
-                shown = ", ".join(clean_text(p) for p in left_out[:5]) + (" …" if len(left_out) > 5 else "")
-                warn_degraded(f"yprov-wf: {what}: {len(left_out)} entries not copied (symlinks leading out of "
-                              f"the folder, special files, the provenance folder): {shown}", stacklevel=5)
-            return digest_path(dest)
-        return self.workflow.record_io(what, self.task, copy)
+            return (*digest_path(dest), left_out)
+        result = self.workflow.record_io(what, self.task, copy)
+        if result is None:
+            return None
+        digest, size, left_out = result
+        if left_out:
+            shown = ", ".join(clean_text(p) for p in left_out[:5]) + (" …" if len(left_out) > 5 else "")
+            warn_degraded(f"yprov-wf: {what}: {len(left_out)} entries not copied (symlinks leading out of the "
+                          f"folder, absolute, dangling or looping links, special files): {shown}", stacklevel=4)
+        return digest, size
 
     def _relative(self, path: Path) -> str:
         return self.workflow.dir.relative(path)

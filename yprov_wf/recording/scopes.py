@@ -121,6 +121,10 @@ class _Scope:
     def close_at_exit(self, status: str, error: str) -> None:
         self.close(status, error)
 
+    def forked(self) -> None:
+        """This process is a fork of the one that opened the scope: leave the scope to the parent."""
+        self._state = "closed"
+
     @property
     def closed(self) -> bool:
         return self._state == "closed"
@@ -161,6 +165,7 @@ class WorkflowScope(_Scope):
         self._warned = False
         self.broken = False
         self.tasks: list[TaskScope] = []
+        self._written_ids: set[str] = set()  # task ids recorded by this process (see claim_task_id)
 
     def _fresh(self, fn, args, kwargs) -> WorkflowScope:
         return WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir,
@@ -213,6 +218,27 @@ class WorkflowScope(_Scope):
         self.journal.close()
         if not self.broken:
             self.io(_remove_journal, self.journal.path, True)
+
+    def forked(self) -> None:
+        super().forked()
+        self.broken = self._warned = True  # nothing more is written from the child
+
+    def claim_task_id(self, task_id: str) -> str:
+        """``task_id``, or ``task_id-2``, ``-3``… when a task of this workflow run already has it (here or
+        on disk): two tasks given one id are both kept, with a warning, rather than one overwriting the other."""
+        def taken(candidate: str) -> bool:
+            return (any(getattr(t, "run_id", None) == candidate for t in self.tasks)
+                    or candidate in self._written_ids or self.dir.task_file(candidate).exists()
+                    or self.dir.task_journal(candidate).exists())
+        candidate, n = task_id, 1
+        while taken(candidate):
+            n += 1
+            candidate = f"{task_id}-{n}"
+        if candidate != task_id:
+            warn_degraded(f"yprov-wf: task run id {task_id!r} is already used in workflow run {self.run_id!r}; "
+                          f"this task is recorded as {candidate!r}", stacklevel=4)
+        self._written_ids.add(candidate)
+        return candidate
 
     def set_attribute(self, name: str, value: Scalar) -> None:
         """An engine-specific attribute of the workflow activity (e.g. an engine's own state name)."""
@@ -296,7 +322,7 @@ class WorkflowScope(_Scope):
         if self.broken:
             return None
         record = TaskRecord(
-            task_id=safe_name(run_id, "task run id") if run_id is not None else new_run_id(name),
+            task_id=self.claim_task_id(safe_name(run_id, "task run id")) if run_id is not None else new_run_id(name),
             name=_check_name(name, "task name"), workflow_id=self.record.workflow_id, workflow_name=self.name,
             namespace=self.namespace, started=started, attempt=attempt, host=socket.gethostname(),
             pid=os.getpid(), status=status, ended=ended, error=error, params=param_records(params or {}),
@@ -402,8 +428,8 @@ class TaskScope(_Scope):
         if self.energy_country is None:
             self.energy_country = wf.energy_country
         self._enter_context()
+        self.run_id = wf.claim_task_id(self.run_id) if self.run_id else new_run_id(self.name)
         wf.tasks.append(self)
-        self.run_id = self.run_id or new_run_id(self.name)
         self.record = TaskRecord(
             task_id=self.run_id, name=self.name, workflow_id=wf.record.workflow_id,
             workflow_name=wf.name, namespace=wf.namespace, started=self._started or time.time(),
