@@ -433,3 +433,61 @@ def test_random_sigkills_at_any_phase_are_always_recoverable(tmp_path):
             import pickle
 
             pickle.loads(pt.read_bytes())  # whole, never truncated
+
+
+# -- 5. the command line: one line and exit 2 for every malformed input -----------------------------------
+
+def _small_run(save_dir: Path) -> Path:
+    with yp.start_run(NS, "e", provenance_save_dir=save_dir) as run:
+        run.log_metric("loss", 1.0)
+    return only_run_dir(save_dir)
+
+
+def _bundle_is_a_list(root: Path) -> None:
+    next((root / "tasks").glob("*.json")).write_text("[1, 2]")
+
+
+def _task_file_is_a_folder(root: Path) -> None:
+    (root / "tasks" / "folder.json").mkdir()
+
+
+def _journal_with_wrong_types(root: Path) -> None:
+    (root / "journal").mkdir(exist_ok=True)
+    (root / "journal" / "x.jsonl").write_text(json.dumps({"event": "task_opened", "task_id": 5, "name": [],
+                                                          "started": "soon", "runs": 3}) + "\n")
+
+
+@pytest.mark.parametrize("damage", [_bundle_is_a_list, _task_file_is_a_folder, _journal_with_wrong_types])
+@pytest.mark.parametrize("command", ["show", "merge", "validate", "recover", "graph", "report", "compare",
+                                     "crate", "export"])
+def test_malformed_input_gives_one_line_and_exit_2(save_dir, tmp_path, capsys, damage, command):
+    root = _small_run(save_dir)
+    damage(root)
+    out = tmp_path / "out"
+    argv = {"merge": ["merge", str(root), "-o", str(out / "m.json")], "graph": ["graph", str(root), "-o", str(out / "g.dot")],
+            "report": ["report", str(root), "-o", str(out / "r.html")], "crate": ["crate", str(root), "-o", str(out / "c.zip")],
+            "export": ["export", str(root), "-o", str(out / "e.trig")]}.get(command, [command, str(root)])
+    code = cli(argv)
+    err = capsys.readouterr().err
+    assert code in (0, 1, 2) and "Traceback" not in err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_output_pointing_at_a_folder_and_recover_of_a_file_exit_2(save_dir, tmp_path, capsys):
+    root = _small_run(save_dir)
+    (tmp_path / "folder").mkdir()
+    assert cli(["merge", str(root), "-o", str(tmp_path / "folder")]) == 2
+    assert cli(["recover", str(root / "workflow.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("yprov-wf: error:") for line in err)
+
+
+def test_validate_rejects_a_time_that_is_not_a_date(save_dir):
+    root = _small_run(save_dir)
+    task_file = next((root / "tasks").glob("*.json"))
+    doc = load(task_file)
+    (bundle,) = doc["bundle"].values()
+    next(iter(bundle["activity"].values()))["prov:startTime"] = "not-a-date"
+    task_file.write_text(json.dumps(doc))
+    assert any("not-a-date" in f and "xsd:dateTime" in f for f in validate(root))
