@@ -327,6 +327,33 @@ def test_a_forked_child_never_writes_or_deletes_the_parents_records(save_dir):
     assert df["value"].tolist() == [float(i) for i in range(100)]
 
 
+def test_threads_sharing_one_run_lose_and_mispair_no_point(save_dir):
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        with yp.start_run(NS, "e", provenance_save_dir=save_dir, save_after_n_logs=100) as run:
+            def work(k: int) -> None:
+                for i in range(20000):
+                    run.log_metric(f"m{k}", float(i), step=i)
+                    run.log_metric("shared", float(k))
+            threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    df = pd.read_parquet(next((only_run_dir(save_dir) / "metrics").glob("*.parquet")))
+    assert len(df) == 160000
+    for k in range(4):
+        mine = df[df["key"] == f"m{k}"]
+        assert len(mine) == 20000 and (mine["value"] == mine["step"]).all()
+    shared = df[df["key"] == "shared"]
+    assert shared["value"].value_counts().to_dict() == {float(k): 20000 for k in range(4)}
+
+
 def test_two_tasks_given_one_run_id_are_both_kept(save_dir):
     with pytest.warns(ProvenanceWarning, match="already used"):
         with yp.workflow("w", namespace=NS, save_dir=save_dir) as wf:
