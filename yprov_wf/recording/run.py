@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import threading
@@ -166,7 +167,7 @@ class Run:
         the copy went, or None when it could not be made (warned; the rest of the run is recorded)."""
         src = self._check_source(path)
         ctx = as_context(context)
-        when = _when(timestamp)
+        when, step = _when(timestamp), _step(step)
         label = check_text(name, "artifact name") if name is not None else src.name
         dest = _unique(self.workflow.dir.artifacts(self.run_id) / safe_name(label, "artifact name"))
         result = self._copy_in(f"artifact {label!r}", src, dest)
@@ -184,7 +185,7 @@ class Run:
         previous one); a path (e.g. a checkpoint file) is copied as that version. Returns the file written,
         or None when it could not be written (warned; e.g. a model that cannot be pickled)."""
         ctx = as_context(context)
-        when = _when(timestamp)
+        when, step = _when(timestamp), _step(step)
         folder = safe_name(check_text(model_name, "model name"), "model name")
         version = 1 + sum(1 for v in self.record.model_versions if v.model_name == model_name)
         what = f"model version {model_name!r} v{version}"
@@ -266,15 +267,24 @@ class Run:
         copies = []
         for src in sources:
             dest = _unique(dest_dir / safe_name(src.name, "source name"))
-            files = 0
-            if not self.workflow.broken:
-                files = self.workflow.io(source.copy_source, src, dest, self.workflow.dir.root.resolve()) or 0
-            digest, size = digest_path(dest) if dest.exists() else ("", 0)
-            git = self.workflow.io(source.git_state, src)
+            what = f"source code {src.name!r}"
+
+            def copy(src: Path = src, dest: Path = dest) -> tuple[int, str, int]:
+                counted: list[int] = []
+                write_atomically(dest, lambda tmp: counted.append(
+                    source.copy_source(src, tmp, self.workflow.dir.root.resolve())))
+                return (counted[0], *digest_path(dest))
+            copied = self.workflow.record_io(what, self.task, copy)
+            if copied is None:
+                continue
+            files, digest, size = copied
+            git = self.workflow.record_io(f"the git state of {what}", self.task, source.git_state, src)
             diff_path = diff_sha = None
-            if git is not None and git.diff and not self.workflow.broken:
+            if git is not None and git.diff:
                 diff_file = dest.with_name(dest.name + ".git.diff")
-                self.workflow.io(diff_file.write_bytes, git.diff)
+                diff = git.diff
+                self.workflow.record_io(f"the git diff of {what}", self.task, write_atomically, diff_file,
+                                        lambda tmp, diff=diff: tmp.write_bytes(diff))
                 if diff_file.exists():
                     diff_path, diff_sha = self._relative(diff_file), sha256_file(diff_file)
             rec = SourceRecord(
@@ -450,3 +460,11 @@ def _unique(dest: Path) -> Path:
 
 def _when(timestamp: float | None) -> float:
     return time.time() if timestamp is None else check_time(timestamp, "timestamp")
+
+
+def _step(step: Any) -> int | None:
+    if step is None or (type(step) is int and -(1 << 63) <= step < (1 << 63)):
+        return step
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool) and -(1 << 63) <= int(step) < (1 << 63):
+        return int(step)
+    raise TypeError(f"step must be an int (int64) or None, got {step!r}")

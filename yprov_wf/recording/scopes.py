@@ -216,7 +216,7 @@ class WorkflowScope(_Scope):
                                                          "attributes": rec.attributes})
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
-        if not self.broken:
+        if not self.broken and self.dir.workflow_file.exists():  # else recover rebuilds it
             self.io(_remove_journal, self.journal.path, True)
 
     def forked(self) -> None:
@@ -500,7 +500,7 @@ class TaskScope(_Scope):
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.io(write_task_file, wf.dir, self.record)
         self.journal.close()
-        if not wf.broken:
+        if not wf.broken and wf.dir.task_file(self.record.task_id).exists():  # else recover rebuilds it
             wf.io(_remove_journal, self.journal.path)
         if self.owns_workflow:
             wf.close(status, error)
