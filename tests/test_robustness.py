@@ -518,3 +518,21 @@ def test_validate_rejects_a_time_that_is_not_a_date(save_dir):
     next(iter(bundle["activity"].values()))["prov:startTime"] = "not-a-date"
     task_file.write_text(json.dumps(doc))
     assert any("not-a-date" in f and "xsd:dateTime" in f for f in validate(root))
+
+
+def test_recover_rebuilds_a_journal_with_nan_times_as_older_versions_wrote_them(tmp_path):
+    root = tmp_path / "prov" / "w" / "20260101T000000Z-00000001"
+    (root / "journal").mkdir(parents=True)
+    opened = {"event": "task_opened", "task_id": "t-1", "name": "t", "workflow_id": "20260101T000000Z-00000001",
+              "workflow_name": "w", "namespace": NS, "started": float("nan"), "host": "elsewhere", "pid": 1}
+    art = {"event": "artifact", "run_id": "r-1", "name": "a", "path": "artifacts/r-1/a", "sha256": "0", "size": 0,
+           "source": "/x", "time": float("inf")}
+    run = {"event": "run_opened", "run_id": "r-1", "experiment": "e", "started": 1e20}
+    lines = [opened, run, art]
+    (root / "journal" / "t-1.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))  # NaN, Infinity
+    wf = {"event": "workflow_opened", "workflow_id": "20260101T000000Z-00000001", "name": "w", "namespace": NS,
+          "started": float("nan")}
+    (root / "journal" / "workflow.jsonl").write_text(json.dumps(wf) + "\n")
+    assert cli(["recover", str(tmp_path / "prov")]) == 0
+    assert (root / "workflow.json").is_file() and (root / "tasks" / "t-1.json").is_file()
+    assert any("artifacts/r-1/a" in f for f in validate(root))  # the missing artifact is reported

@@ -314,8 +314,9 @@ class WorkflowScope(_Scope):
         if not isinstance(attempt, int) or attempt < 1:
             raise ValueError(f"attempt must be a positive int, got {attempt!r}")
         started, ended = check_time(started, "started"), check_time(ended, "ended")
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if not isinstance(status, str) or not status:
+            raise TypeError(f"status must be a non-empty str (e.g. {', '.join(STATUSES)}), got {status!r}")
+        check_text(status, "status")
         if error is not None and not isinstance(error, str):
             raise TypeError(f"error must be a str or None, got {type(error).__name__}")
         error = current.error_record(error) if error is not None else None
