@@ -285,7 +285,6 @@ class WorkflowScope(_Scope):
 
     def drop(self, what: str, exc: BaseException, task: TaskScope | None = None) -> None:
         """Warn that one record was not recorded, and note it in the task's bundle (``droppedRecords``)."""
-
         reason = clean_text(f"{what} ({type(exc).__name__}: {exc})")[:500]
         warn_degraded(f"yprov-wf: {reason} was not recorded; the rest of the run is", stacklevel=4)
         if task is not None and task._state == "open":
