@@ -238,6 +238,10 @@ def _add_crate_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("crate", help="a Workflow Run RO-Crate zip (Provenance Run Crate) of one workflow run")
     s.add_argument("dir", type=Path, help="one workflow run folder (or a folder holding exactly one)")
     s.add_argument("-o", "--output", type=Path, required=True, help="the .zip to write (must not exist)")
+    s.add_argument("--license", help="the crate's license: an SPDX identifier (CC-BY-4.0), a URL or a short "
+                                     "text (default: the crate says 'No license given')")
+    s.add_argument("--workflow-file", type=Path, help="the workflow's definition (Snakefile, flow or script) "
+                                                      "when the run did not record it")
     s.set_defaults(func=_crate)
 
 
@@ -245,10 +249,13 @@ def _crate(args: argparse.Namespace) -> int:
     from yprov_wf.crate import write_crate
 
     try:
-        summary = write_crate(_existing(args.dir), args.output)
+        summary = write_crate(_existing(args.dir), args.output, license=args.license,
+                              workflow_file=args.workflow_file)
     except FileExistsError as exc:
         raise _UsageError(str(exc)) from None
     print(f"wrote {summary.path} ({summary.files} files, {summary.entities} entities)")
+    for line in summary.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
