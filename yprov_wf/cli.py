@@ -140,12 +140,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
-    from yprov_wf.layout import find_workflow_dirs
     from yprov_wf.recording.recover import recover
 
     path = _existing(args.dir)
-    if not path.is_dir() or not find_workflow_dirs(path):
-        raise _UsageError(f"no workflow run found under {path} (recover takes a provenance folder or a run)")
+    if not path.is_dir():
+        raise _UsageError(f"{path} is not a folder (recover takes a provenance folder or a workflow run folder)")
     report = recover(path)
     print(f"recovered {len(report.recovered_tasks)} task(s) and {len(report.recovered_workflows)} workflow run(s)")
     for task_id in report.still_running:
