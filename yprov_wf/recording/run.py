@@ -124,7 +124,15 @@ class Run:
                 f"{self.metrics.path} vanished: the provenance folder was deleted or moved during the run"),
                 self.task)
         if logs and not self.workflow.broken:
-            result = self.workflow.io(finalize_run_metrics, wdir, self.run_id)
+            _wait_for_warm_up()
+            try:
+                result = finalize_run_metrics(wdir, self.run_id)
+            except OSError as exc:  # the storage: off, the logs stay for `recover`
+                result = None
+                self.workflow.degrade(exc)
+            except Exception as exc:
+                result = None
+                self.workflow.drop(f"the metric series of run {self.run_id!r}", exc, self.task)
             if result is not None:
                 (series, metrics_file), finalized = result, True
         self.task.emit("run_closed", {
@@ -412,7 +420,20 @@ def _warm_up_once() -> None:
             except Exception:  # end_run will import (and report) it itself
                 return
 
-    threading.Thread(target=work, name="yprov-wf-warm-up", daemon=True).start()
+    thread = threading.Thread(target=work, name="yprov-wf-warm-up", daemon=True)
+    _warm_up.append(thread)
+    thread.start()
+
+
+_warm_up: list[threading.Thread] = []
+
+
+def _wait_for_warm_up(timeout: float = 30.0) -> None:
+    """end_run imports what the warm-up thread is importing: let it finish first, so that two threads
+    never import pyarrow at once (a half-initialised module would fail the Parquet file)."""
+    for thread in _warm_up:
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
 
 
 def metric_logs(wdir: WorkflowDir, run_id: str) -> list[Path]:
