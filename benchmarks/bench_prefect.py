@@ -1,13 +1,13 @@
 """Added cost per task of prefect_yprov against plain Prefect, measured in the same run.
 
-The same 50-task flow (a chain: each task gets the previous task's result, so data flow is recorded
+The same 100-task flow (a chain: each task gets the previous task's result, so data flow is recorded
 too) is run with ``prefect.flow``/``prefect.task`` and with ``prefect_yprov.flow``/``task``, alternating,
 several times (the order inside each pair alternates); the added cost per task is the median over
-pairs of (ours − plain) / 50. A second flow runs the 50 tasks with ``.map`` on the thread pool.
+pairs of (ours − plain) / 100. A second flow runs the 100 tasks with ``.map`` on the thread pool.
 Because end-to-end flow times carry Prefect's own noise (its API server, event backlog), the time
 spent inside prefect_yprov's recording steps is also timed directly (opening and closing each task's
 bundle, digesting results, and the flow's workflow.json) and reported per task. Run from the repo root:
-``.venv/bin/python benchmarks/bench_prefect.py [--repeats 5] [--tasks 50]``.
+``.venv/bin/python benchmarks/bench_prefect.py [--repeats 5] [--tasks 100]``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import prefect  # noqa: E402
 import prefect_yprov  # noqa: E402
 from prefect_yprov import attempts, flows  # noqa: E402
 
-_spent = [0.0]  # seconds inside prefect_yprov's recording steps
+_spent = [0.0]  # seconds inside prefect_yprov's recording steps (wall clock, summed over threads)
+_spent_cpu = [0.0]  # the same in thread CPU time: under .map, threads wait for the GIL inside the steps
 
 
 def _timing(module, name: str) -> None:
@@ -41,17 +42,18 @@ def _timing(module, name: str) -> None:
     original = getattr(module, name)
 
     def timed_step(*args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             return original(*args, **kwargs)
         finally:
             _spent[0] += time.perf_counter() - t0
+            _spent_cpu[0] += time.thread_time() - c0
 
     setattr(module, name, timed_step)
 
 
 for _module, _name in ((attempts, "begin"), (attempts, "record_result"), (attempts, "on_completion"),
-                       (flows, "_open"), (flows, "_close")):
+                       (flows, "_open_attempt"), (flows, "_returned"), (flows, "on_final_state")):
     _timing(_module, _name)
 
 
@@ -82,15 +84,16 @@ def timed(f) -> float:
     return time.perf_counter() - t0
 
 
-def measure(n: int, repeats: int, mapped: bool, save_dir: str) -> tuple[list[float], list[float], list[float]]:
-    """(plain flow seconds, our flow seconds, our recording seconds) per repeat."""
+def measure(n: int, repeats: int, mapped: bool,
+            save_dir: str) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(plain flow seconds, our flow seconds, our recording seconds, their CPU seconds) per repeat."""
     plain = build(prefect.flow, prefect.task, n, mapped)
     ours = build(prefect_yprov.flow, prefect_yprov.task, n, mapped, save_dir=save_dir,
                  namespace="https://example.org/bench/")
     timed(plain), timed(ours)  # warm-up: server start, imports, first-run costs
-    plain_s, ours_s, spent_s = [], [], []
+    plain_s, ours_s, spent_s, cpu_s = [], [], [], []
     for i in range(repeats):
-        _spent[0] = 0.0
+        _spent[0] = _spent_cpu[0] = 0.0
         if i % 2:
             ours_s.append(timed(ours))
             plain_s.append(timed(plain))
@@ -98,27 +101,33 @@ def measure(n: int, repeats: int, mapped: bool, save_dir: str) -> tuple[list[flo
             plain_s.append(timed(plain))
             ours_s.append(timed(ours))
         spent_s.append(_spent[0])
-    return plain_s, ours_s, spent_s
+        cpu_s.append(_spent_cpu[0])
+    return plain_s, ours_s, spent_s, cpu_s
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=50)
+    parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     n = args.tasks
     print(f"prefect {prefect.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} cores; "
           f"{n} tasks per flow, {args.repeats} alternating pairs, medians")
-    print(f"{'flow':<8} {'plain Prefect s':>16} {'prefect_yprov s':>16} {'added ms/task':>14} {'ratio':>7} "
-          f"{'recording ms/task':>18} {'plain ms/task':>14}")
+    print(f"{'flow':<8} {'plain Prefect s':>16} {'prefect_yprov s':>16} {'added ms/task':>14} "
+          f"{'added spread':>16} {'ratio':>7} {'recording ms/task':>18} {'rec. spread':>14} {'rec. CPU ms/task':>17} "
+          f"{'plain ms/task':>14}")
     with tempfile.TemporaryDirectory() as save_dir:
         for mapped in (False, True):
-            plain_s, ours_s, spent_s = measure(n, args.repeats, mapped, save_dir)
-            added = statistics.median((o - p) / n * 1000 for o, p in zip(ours_s, plain_s))
+            plain_s, ours_s, spent_s, cpu_s = measure(n, args.repeats, mapped, save_dir)
+            pairs = [(o - p) / n * 1000 for o, p in zip(ours_s, plain_s)]
+            added = statistics.median(pairs)
             p, o = statistics.median(plain_s), statistics.median(ours_s)
-            spent = statistics.median(spent_s) / n * 1000
-            print(f"{'map' if mapped else 'chain':<8} {p:>16.3f} {o:>16.3f} {added:>14.2f} {o / p:>7.2f} "
-                  f"{spent:>18.2f} {p / n * 1000:>14.2f}")
+            per_task = [s / n * 1000 for s in spent_s]
+            spent = statistics.median(per_task)
+            cpu = statistics.median(c / n * 1000 for c in cpu_s)
+            print(f"{'map' if mapped else 'chain':<8} {p:>16.3f} {o:>16.3f} {added:>14.2f} "
+                  f"{min(pairs):>7.2f}..{max(pairs):<7.2f} {o / p:>7.2f} {spent:>18.2f} "
+                  f"{min(per_task):>6.2f}..{max(per_task):<6.2f} {cpu:>17.2f} {p / n * 1000:>14.2f}")
     print("target: added cost <= 5 ms per task (median); 'recording' is the time inside prefect_yprov itself")
 
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${1:-dev}"
-./scripts/system-deps.sh  # Debian packages: graphviz (SVG graphs), chromium (report tests)
+./scripts/system-deps.sh  # Debian packages: graphviz (SVG graphs), chromium (report tests), Virtuoso and Jena (RDF tests)
 py="${PYTHON:-python3}"
 # pip's find-links (where these machines keep the CPU torch wheel); uv ignores pip's config.
 find_links=$("$py" -m pip config list 2>/dev/null | sed -n "s/.*find-links='\(.*\)'/\1/p" | head -n 1)

@@ -2,10 +2,12 @@
 # Install the Debian packages the project's optional parts and tests need, only those missing:
 #   graphviz  `dot`, which draws the provenance graph as SVG (yprov-wf graph, report, end_run(create_svg=True))
 #   chromium  headless browser that opens the HTML report in the tests
+#   virtuoso-opensource                     Virtuoso 7.2 (virtuoso-t, isql-vt): a triple store the RDF tests upload to
+#   libapache-jena-java default-jre-headless  Apache Jena 4.5 TDB2 tools (Java classes; see docs/rdf.md's recipe)
 # Idempotent; runs apt-get (update first) only when something is missing. Needs root (or sudo).
 set -euo pipefail
 
-packages=(graphviz chromium fonts-dejavu-core)
+packages=(graphviz chromium fonts-dejavu-core virtuoso-opensource libapache-jena-java default-jre-headless)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

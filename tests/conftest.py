@@ -19,6 +19,15 @@ def save_dir(tmp_path: Path) -> Path:
     return tmp_path / "prov"
 
 
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One real Prefect test API server for the session (the Prefect test modules use it)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 def only_run_dir(save_dir: Path) -> Path:
     """The single workflow run folder under a save dir."""
     runs = [p for p in save_dir.glob("*/*") if p.is_dir()]

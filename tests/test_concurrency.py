@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 
 import pandas as pd
+import pytest
 
 import yprov_wf as yp
 from tests.conftest import NS, bundle_of, by_type, only_run_dir, relations
@@ -39,7 +41,8 @@ def test_eight_threads_record_into_their_own_bundles(save_dir):
             errors.append(exc)
 
     with yp.workflow("threads", namespace=NS, save_dir=save_dir):
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        # each thread starts in its own copy of the caller's context: that is what hands it the workflow
+        threads = [threading.Thread(target=contextvars.copy_context().run, args=(worker, i)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
@@ -75,12 +78,45 @@ def test_asyncio_tasks_record_into_their_own_bundles(save_dir):
     assert all(df.value.nunique() == 1 and len(df) == 100 for df in frames.values())
 
 
-def test_thread_without_copied_context_finds_the_single_open_scope(save_dir):
+def test_a_thread_without_the_context_gets_no_scope_and_a_copied_context_reaches_the_run(save_dir):
+    """No scope is ever found through another thread's state: a plain thread sees no run, no task and no
+    workflow (even with exactly one open in the process); a thread run in a copy of the context sees them."""
+    seen: dict[str, object] = {}
+
+    def bare() -> None:
+        seen["task"], seen["workflow"] = yp.current_task(), yp.current_workflow()
+        try:
+            yp.log_metric("from-thread", 1.0)
+        except yp.NoActiveRunError as exc:
+            seen["error"] = exc
+
     with yp.workflow("fallback", namespace=NS, save_dir=save_dir), yp.task("t"), yp.start_run(NS, "r"):
-        t = threading.Thread(target=lambda: [yp.log_metric("from-thread", float(k)) for k in range(10)])
+        t = threading.Thread(target=bare)
         t.start()
         t.join()
+        t = threading.Thread(target=contextvars.copy_context().run,
+                             args=(lambda: [yp.log_metric("from-thread", float(k)) for k in range(10)],))
+        t.start()
+        t.join()
+    assert seen["task"] is None and seen["workflow"] is None
+    assert "copy_context" in str(seen["error"])
     root = only_run_dir(save_dir)
     df = pd.read_parquet(next(root.glob("metrics/*.parquet")))
     assert len(df) == 10
     assert len(relations(bundle_of(next(root.glob("tasks/*.json"))), "wasGeneratedBy")) == 1
+
+
+def test_a_task_in_a_plain_thread_does_not_join_the_open_workflow(save_dir):
+    """A ``task()`` opened in a thread without the context is a workflow run of its own, never silently a
+    member of the one workflow open elsewhere in the process."""
+    with yp.workflow("outer", namespace=NS, save_dir=save_dir) as wf:
+        t = threading.Thread(target=lambda: yp.task("alone", namespace=NS, save_dir=save_dir)(lambda: None)())
+        t.start()
+        t.join()
+    assert wf.tasks == []
+    assert [p.name for p in save_dir.iterdir()] and (save_dir / "alone").is_dir()
+
+
+def test_the_error_without_a_run_names_the_remedy():
+    with pytest.raises(yp.NoActiveRunError, match="start_run"):
+        yp.log_metric("loss", 1.0)

@@ -36,16 +36,21 @@ def test_join_workflow_explicitly(save_dir):
     assert not participant.owner
 
 
-def test_values_flow_between_tasks_by_digest(save_dir):
+def test_values_flow_between_tasks_through_the_record_log_output_returned(save_dir):
     with yp.workflow("values", namespace=NS, save_dir=save_dir):
         with yp.task("make") as t:
-            result = np.arange(10.0)
-            t.log_output(result, name="return")
+            made = t.log_output(np.arange(10.0), name="return")
         with yp.task("use") as t:
+            t.log_input(made, name="x")
+        with yp.task("equal") as t:  # the same bytes, not received from "make": no link (no join on digests)
             t.log_input(np.arange(10.0), name="x")
     wf = load(only_run_dir(save_dir) / "workflow.json")
     tasks = {a["ywf:name"]: i for i, a in by_type(wf, "TaskRun").items()}
     informed = {(r["prov:informed"], r["prov:informant"]) for r in relations(wf, "wasInformedBy")}
     assert informed == {(tasks["use"], tasks["make"])}
-    (value,) = by_type(wf, "DataValue").values()
+    used = {r["prov:activity"]: r["prov:entity"] for r in relations(wf, "used")}
+    generated = {r["prov:activity"]: r["prov:entity"] for r in relations(wf, "wasGeneratedBy")
+                 if "/output/" in r["prov:entity"]}
+    assert used[tasks["use"]] == generated[tasks["make"]] != used[tasks["equal"]]
+    value = by_type(wf, "DataValue")[generated[tasks["make"]]]
     assert "shape=[10]" in value["ywf:description"]

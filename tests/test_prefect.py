@@ -17,18 +17,13 @@ import prefect  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from prefect.cache_policies import INPUTS  # noqa: E402
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from prefect_yprov import ProvFlow, ProvTask, flow, task  # noqa: E402
 
 import yprov_wf as yp  # noqa: E402
 from tests.conftest import NS, bundle_of, by_type, load, relations  # noqa: E402
 from yprov_wf.prov.reading import literal as value  # noqa: E402
 
-
-@pytest.fixture(scope="session", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_api")  # the session's Prefect test API server (conftest)
 
 
 def _runs(save_dir, flow_name):
@@ -233,6 +228,47 @@ def test_a_cache_hit_is_recorded_as_such(save_dir):
         ("completed", False, "Completed"), ("cached", True, "Cached")]
     # the consumer used the value the cache hit generated (same digest as the original result)
     assert _informed(run_dir) == {("consume", "expensive")}
+
+
+def test_equal_results_of_two_tasks_link_each_consumer_to_the_run_it_received(save_dir):
+    """Identity per generation: two task runs returning equal values are two entities; Prefect's own
+    record of where an argument came from picks the one, never the digest alone."""
+    @task
+    def answer(tag: str) -> float:
+        return float(len(tag) * 0 + 42)  # a new object each run (Prefect tracks results by identity)
+
+    @task
+    def use(x: float) -> float:
+        return x + 1.0
+
+    @task
+    def gather(xs: list[float]) -> float:
+        return sum(xs)
+
+    @flow(save_dir=save_dir, namespace=NS)
+    def equal_values():
+        left, right = answer("left"), answer("right")
+        return use(right), gather([left, right])
+
+    assert equal_values() == (43.0, 84.0)
+    (run_dir,) = _runs(save_dir, "equal-values")
+    wf = load(run_dir / "workflow.json")
+    tasks = by_type(wf, "TaskRun")
+    by_tag = {}
+    for f in (run_dir / "tasks").glob("answer-*.json"):
+        b = bundle_of(f)
+        ((tid, _),) = by_type(b, "TaskRun").items()
+        (tag,) = [value(a["prov:value"]) for a in by_type(b, "Parameter").values()]
+        by_tag[tag] = tid
+    (use_id,) = [i for i, a in tasks.items() if a["ywf:name"] == "use"]
+    (gather_id,) = [i for i, a in tasks.items() if a["ywf:name"] == "gather"]
+    informed = {(r["prov:informed"], r["prov:informant"]) for r in relations(wf, "wasInformedBy")}
+    assert informed == {(use_id, by_tag["right"]), (gather_id, by_tag["left"]), (gather_id, by_tag["right"])}
+    used = {r["prov:entity"] for r in relations(wf, "used") if r["prov:activity"] == use_id}
+    generated = {r["prov:entity"] for r in relations(wf, "wasGeneratedBy")
+                 if r["prov:activity"] == by_tag["right"] and "/output/" in r["prov:entity"]}
+    assert used & generated and not used & {r["prov:entity"] for r in relations(wf, "wasGeneratedBy")
+                                            if r["prov:activity"] == by_tag["left"]}
 
 
 # -- subflows, Dask, wrapping existing objects ---------------------------------------------------------

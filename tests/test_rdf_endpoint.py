@@ -79,7 +79,7 @@ class FaultProxy:
     everything else. Records each request's method, path and whether it carried credentials."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream, self.require_auth, self.fail = upstream, False, set()
+        self.upstream, self.require_auth, self.fail, self.refuse = upstream, False, set(), set()
         self.requests: list[tuple[str, str, bool]] = []
         proxy = self
 
@@ -90,9 +90,13 @@ class FaultProxy:
                 proxy.requests.append((self.command, self.path, auth is not None))
                 expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
                 if proxy.require_auth and auth != expected:
-                    return self._reply(401, b"Unauthorized: bad or missing credentials")
+                    return self._reply(401, b"Unauthorized: bad or missing credentials",
+                                       extra={"WWW-Authenticate": 'Basic realm="test"'})
                 if len(proxy.requests) in proxy.fail:
                     return self._reply(503, b"Service Unavailable: try later")
+                kind = self.command if self.command != "POST" else f"POST {self.headers.get('Content-Type')}"
+                if kind in proxy.refuse:
+                    return self._reply(405, b"Method Not Allowed")
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
                 req = urllib.request.Request(proxy.upstream + self.path, data=body or None, method=self.command,
                                              headers=headers)
@@ -102,9 +106,12 @@ class FaultProxy:
                 except urllib.error.HTTPError as exc:
                     self._reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
 
-            def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            def _reply(self, status: int, body: bytes, content_type: str = "text/plain",
+                       extra: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -168,13 +175,13 @@ def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 
 GRAPHS = "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 TRIPLES = "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } }"
-DEFAULT_ONLY = "SELECT (COUNT(*) AS ?n) WHERE { ?s a <https://w3id.org/yprov-wf/ns#WorkflowRun> }"
+WORKFLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?s a <https://w3id.org/yprov-wf/ns#WorkflowRun> }"
 
 
 def test_upload_keeps_named_graphs_and_is_idempotent(pipeline: Path, fresh: OxigraphServer):
     dataset = rdf.to_dataset(pipeline)
     report = rdf.upload(pipeline, f"{fresh.url}/store")
-    assert report.ok and len(report.graphs) == 5 and report.graphs[-1].graph == "default"
+    assert report.ok and len(report.graphs) == 5 and report.graphs[-1].graph == dataset.workflow_graphs[0]
     assert report.lines() == [f"uploaded 5 of 5 graph(s) ({len(dataset.quads)} triples) to {fresh.url}/store"]
     names = rdf.query(f"{fresh.url}/query", "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }").rows
     assert sorted(r[0] for r in names) == sorted(dataset.graphs)
@@ -195,12 +202,12 @@ def test_ready_queries_over_http_match_the_embedded_store(pipeline: Path, fresh:
 
 
 def test_bad_sparql_shows_the_server_message(fresh: OxigraphServer, tmp_path: Path):
-    with pytest.raises(rdf.SparqlError, match=r"^the server rejected the query \(HTTP 400\): error at 1:\d+"):
+    with pytest.raises(rdf.SparqlError, match=r"^the server rejected the query \(HTTP 400, GET\): error at 1:\d+"):
         rdf.query(f"{fresh.url}/query", "SELECT * WHERE { ?s ?p }")
     result = cli("query", f"{fresh.url}/query", "SELECT * WHERE { ?s ?p }", cwd=tmp_path)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("yprov-wf: error: the server rejected the query (HTTP 400): error at 1:")
+    assert line.startswith("yprov-wf: error: the server rejected the query (HTTP 400, GET): error at 1:")
 
 
 def test_server_down_is_a_clear_error_and_nothing_is_silent(pipeline: Path, tmp_path: Path):
@@ -213,18 +220,24 @@ def test_server_down_is_a_clear_error_and_nothing_is_silent(pipeline: Path, tmp_
     assert first.status == "failed" and "cannot reach http://127.0.0.1:" in first.detail and "tried 4 times" in first.detail
     assert {g.status for g in rest} == {"not attempted"} and len(rest) == 4
     result = cli("export", str(pipeline), "--endpoint", url, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout.startswith("uploaded 0 of 5 graph(s) (0 triples)")
-    assert len(result.stderr.strip().splitlines()) == 5 and "not attempted" in result.stderr
+    assert len(result.stdout.strip().splitlines()) == 6 and "not attempted" in result.stdout
+    (line,) = result.stderr.strip().splitlines()  # one line: the server, the request form, what happened
+    assert line.startswith(f"yprov-wf: error: upload to {url} failed: PUT ?graph=<https://")
+    assert "cannot reach http://127.0.0.1:" in line
     query = cli("query", url.replace("/store", "/query"), "runs", cwd=tmp_path)
-    assert query.returncode == 1 and query.stderr.startswith("yprov-wf: error: cannot reach http://127.0.0.1:")
+    (line,) = query.stderr.strip().splitlines()
+    assert query.returncode == 2 and line.startswith("yprov-wf: error: cannot reach http://127.0.0.1:")
+    assert line.endswith("(GET)")
 
 
 def test_401_without_credentials_stops_the_upload(pipeline: Path, fresh: OxigraphServer, proxy: FaultProxy):
     proxy.require_auth = True
     report = rdf.upload(pipeline, f"{proxy.url}/store", sleep=no_sleep)
     assert [g.status for g in report.graphs] == ["failed"] + ["not attempted"] * 4
-    assert report.graphs[0].detail.startswith("HTTP 401: Unauthorized: bad or missing credentials")
+    assert report.graphs[0].detail.startswith("PUT ?graph=<https://")
+    assert "HTTP 401: Unauthorized: bad or missing credentials" in report.graphs[0].detail
     assert USER_VAR in report.graphs[0].detail
     assert len(proxy.requests) == 1 and proxy.requests[0][2] is False  # no retry of a 401
     assert fresh.count(TRIPLES) == 0
@@ -236,7 +249,8 @@ def test_credentials_from_the_environment(pipeline: Path, fresh: OxigraphServer,
     monkeypatch.setenv(USER_VAR, USER)
     monkeypatch.setenv(PASSWORD_VAR, PASSWORD)
     report = rdf.upload(pipeline, f"{proxy.url}/store", sleep=no_sleep)
-    assert report.ok and all(sent for _, _, sent in proxy.requests)
+    # credentials go out once the server asked for them (its 401 names the scheme), then with every request
+    assert report.ok and [sent for _, _, sent in proxy.requests] == [False] + [True] * 5
     assert fresh.count(TRIPLES) == len(rdf.to_dataset(pipeline).quads)
     result = cli("export", str(pipeline), "--endpoint", f"{proxy.url}/store", "-o", "out.trig", cwd=tmp_path,
                  env={USER_VAR: USER, PASSWORD_VAR: PASSWORD})
@@ -245,7 +259,8 @@ def test_credentials_from_the_environment(pipeline: Path, fresh: OxigraphServer,
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
     wrong = cli("export", str(pipeline), "--endpoint", f"{proxy.url}/store", cwd=tmp_path,
                 env={USER_VAR: USER, PASSWORD_VAR: "wrong"})
-    assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr and "wrong" not in wrong.stdout + wrong.stderr
+    assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr and "wrong" not in wrong.stdout + wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
 
 
 def test_credentials_from_netrc(pipeline: Path, fresh: OxigraphServer, proxy: FaultProxy, monkeypatch,
@@ -273,10 +288,60 @@ def test_persistent_5xx_gives_a_partial_upload_report(pipeline: Path, fresh: Oxi
     proxy.fail = set(range(3, 100))  # the first two graphs go through, then the server keeps failing
     report = rdf.upload(pipeline, f"{proxy.url}/store", retries=2, sleep=no_sleep)
     assert [g.status for g in report.graphs] == ["uploaded", "uploaded", "failed", "not attempted", "not attempted"]
-    assert report.graphs[2].detail == "HTTP 503: Service Unavailable: try later (after 3 tries)"
+    assert report.graphs[2].detail.endswith(">: HTTP 503: Service Unavailable: try later (after 3 tries)")
     lines = report.lines()
-    assert lines[0].startswith("uploaded 2 of 5 graph(s)") and len(lines) == 4
-    assert lines[-1].startswith("not attempted: default (")
+    assert lines[0].startswith("uploaded 2 of 5 graph(s)") and len(lines) == 6
+    assert [line.split(":")[0] for line in lines[1:]] == ["uploaded"] * 2 + ["failed"] + ["not attempted"] * 2
+    assert lines[-1].startswith(f"not attempted: {rdf.to_dataset(pipeline).workflow_graphs[0]} (")
     on_server = {r[0] for r in rdf.query(f"{fresh.url}/query", "SELECT DISTINCT ?g WHERE { GRAPH ?g {?s ?p ?o} }").rows}
     assert on_server == {g.graph for g in report.uploaded()}
-    assert fresh.count(DEFAULT_ONLY) == 0
+    assert fresh.count(WORKFLOW) == 0  # the workflow's graph goes last: its bundles are all in when it is
+
+
+def test_a_refused_query_form_falls_back_to_the_next(pipeline: Path, fresh: OxigraphServer, proxy: FaultProxy):
+    rdf.upload(pipeline, f"{fresh.url}/store")
+    proxy.refuse = {"GET"}
+    with rdf.open_target(f"{proxy.url}/query") as t:
+        assert len(rdf.runs(t).rows) == 3
+    assert {m for m, _, _ in proxy.requests} == {"GET", "POST"}
+    proxy.refuse = {"GET", "POST application/x-www-form-urlencoded"}  # then the direct POST
+    assert rdf.query(f"{proxy.url}/query", "ASK { ?s ?p ?o }") is True
+    proxy.refuse.add("POST application/sparql-query")
+    with pytest.raises(rdf.EndpointError) as info:
+        rdf.query(f"{proxy.url}/query", "ASK { ?s ?p ?o }")
+    assert str(info.value) == (f"{proxy.url}/query did not answer the query: GET: HTTP 405; POST (form): HTTP 405; "
+                               "POST (direct): HTTP 405")
+
+
+def test_a_server_that_never_answers_times_out_quickly_naming_each_form(tmp_path: Path):
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/sparql"
+    try:
+        with pytest.raises(rdf.EndpointError) as info:
+            rdf.query(url, "ASK {}", timeout=0.5)
+        assert str(info.value) == (f"{url} did not answer the query: GET: no answer within 0.5 s; "
+                                   "POST (form): no answer within 0.5 s; POST (direct): no answer within 0.5 s")
+        result = cli("query", url, "runs", "--timeout", "0.5", cwd=tmp_path)
+        (line,) = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and line.startswith(f"yprov-wf: error: {url} did not answer the query: GET:")
+    finally:
+        silent.close()
+
+
+def test_digest_answer_matches_rfc_2617s_worked_example(monkeypatch):
+    # RFC 2617 section 3.5: the challenge, the request and the response it gives
+    from yprov_wf.rdf import auth
+
+    challenge = auth.parse_challenge('Basic realm="x", Digest realm="testrealm@host.com", qop="auth,auth-int", '
+                                     'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
+                                     'opaque="5ccc069c403ebaf9f0171e9517f40e41"')
+    assert challenge is not None and challenge.scheme == "digest"  # the stronger scheme offered
+    challenge.count = 1
+    monkeypatch.setattr(auth.secrets, "token_hex", lambda n: "0a4f113b")
+    value = auth._digest(challenge, "Mufasa", "Circle Of Life", "GET", "http://www.nowhere.org/dir/index.html")
+    assert 'response="6629fae49393a05397450978507c4ef1"' in value
+    assert 'uri="/dir/index.html"' in value and "nc=00000001" in value and 'opaque="5ccc069c' in value
+    assert auth.parse_challenge('Basic realm="oxigraph"').scheme == "basic"
+    assert auth.parse_challenge("Bearer realm=x") is None

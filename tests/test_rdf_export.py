@@ -62,26 +62,30 @@ def test_graph_formats_keep_one_named_graph_per_task_bundle(pipeline: Path, run_
     ds = rdflib.Dataset()
     ds.parse(out, format=RDFLIB_FORMATS[fmt])
     task_files = sorted((run_dir / "tasks").glob("*.json"))
-    assert len(task_files) == 4 and result.graphs == 4
+    assert len(task_files) == 4 and result.graphs == 4 + 1
     graphs = named_graphs(ds)
     bundles = {next(iter(json.loads(f.read_text())["bundle"])) for f in task_files}
-    assert set(graphs) == {NS + b.removeprefix("user:") for b in bundles}
+    workflow_graph = {g for g in graphs if "/workflow/" in g}
+    assert set(graphs) - workflow_graph == {NS + b.removeprefix("user:") for b in bundles}
     assert sum(len(g) for g in ds.graphs()) == result.quads
-    # the workflow and its collection are in the default graph, each bundle is an entity member of it
-    default = default_graph(ds)
-    (wf,) = default.subjects(RDF.type, YWF.WorkflowRun)
-    (coll,) = default.subjects(RDF.type, YWF.TaskCollection)
-    assert (coll, PROV.wasGeneratedBy, wf) in default
-    for g in graphs:
-        assert (URIRef(g), RDF.type, PROV.Bundle) in default
-        assert (coll, PROV.hadMember, URIRef(g)) in default
-        assert (URIRef(g), PROV.wasGeneratedBy, None) in default
+    assert not len(default_graph(ds))  # nothing depends on a store's default graph
+    # the workflow and its collection are in the workflow run's own graph, each bundle is an entity member of it
+    (name,) = workflow_graph
+    top = graphs[name]
+    (wf,) = top.subjects(RDF.type, YWF.WorkflowRun)
+    assert name == f"{wf}/bundle"  # the documented, stable name
+    (coll,) = top.subjects(RDF.type, YWF.TaskCollection)
+    assert (coll, PROV.wasGeneratedBy, wf) in top
+    for g in set(graphs) - workflow_graph:
+        assert (URIRef(g), RDF.type, PROV.Bundle) in top and (URIRef(g), RDF.type, PROV.Bundle) in graphs[g]
+        assert (coll, PROV.hadMember, URIRef(g)) in top
+        assert (URIRef(g), PROV.wasGeneratedBy, None) in top
         assert not list(graphs[g].subjects(RDF.type, YWF.WorkflowRun))
 
 
 def test_turtle_flattens_named_graphs_with_a_warning(pipeline: Path, tmp_path: Path):
     out = tmp_path / "prov.ttl"
-    with pytest.warns(rdf.NamedGraphsFlattened, match=r"turtle cannot hold named graphs: the 4 task bundle"):
+    with pytest.warns(rdf.NamedGraphsFlattened, match=r"turtle cannot hold named graphs: the 5 named graph"):
         rdf.export(pipeline, out, "turtle")
     g = rdflib.Graph()
     g.parse(out, format="turtle")
@@ -195,13 +199,20 @@ def test_trig_read_back_with_prov_equals_the_original_up_to_the_documented_diffe
         warnings.simplefilter("ignore", DeprecationWarning)  # rdflib's, inside prov's reader
         back = ProvDocument.deserialize(content=rdf.export(pipeline, format="trig").data.decode(), format="rdf",
                                         rdf_format="trig")
-    pairs = [(original, back)]
     back_bundles = {b.identifier: b for b in back.bundles}
+    # 4. the workflow's own records come back as a bundle too: the named graph <workflow run IRI>/bundle
+    (workflow_graph,) = set(back_bundles) - {b.identifier for b in original.bundles}
+    (wf,) = [r.identifier for r in original.get_records() if "WorkflowRun" in str(r.get_asserted_types())]
+    assert str(workflow_graph.uri) == f"{wf.uri}/bundle"
+    assert not _records(back)  # nothing is in the default graph
+    pairs = [(original, back_bundles.pop(workflow_graph))]
     assert {b.identifier for b in original.bundles} == set(back_bundles)
     pairs += [(b, back_bundles[b.identifier]) for b in original.bundles]
     extra_kinds = set()
     for orig, got in pairs:
         o, g = _records(orig), _records(got)
+        # 5. each task bundle's graph says that it is a bundle (so a task file exported alone is typed)
+        g = {r for r in g if not (not r.is_relation() and r.identifier == getattr(orig, "identifier", None))}
         entities_differ = {r.identifier for r in o ^ g if not r.is_relation()}
         # 1. prov reads the direct prov:wasRevisionOf triple as an attribute of the newer model version
         for ident in entities_differ:
@@ -254,7 +265,9 @@ def test_literals_are_escaped(tmp_path: Path):
     (tmp_path / "doc.json").write_text(json.dumps(doc))
     g = rdflib.Dataset()
     g.parse(data=rdf.export(tmp_path / "doc.json", format="nquads").data, format="nquads")
-    values = {str(p): o for _, p, o in default_graph(g)}
+    values = {str(p): o for _, p, o, _ in g.quads()}
+    (graph,) = {str(c) for _, _, _, c in g.quads()}  # a document without a workflow run: a graph named by content
+    assert re.fullmatch(r"urn:yprov-wf:document:[0-9a-f]{32}", graph)
     assert str(values["https://e.org/note"]) == 'quote " backslash \\ newline \n end'
     assert values["https://e.org/n"].datatype == XSD.long
     assert values["https://e.org/t"].language == "de"
@@ -270,12 +283,16 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_cli_export_formats(pipeline: Path, tmp_path: Path):
     ok = cli("export", str(pipeline), "-o", "out.trig", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("wrote out.trig (trig, ") and ok.stdout.rstrip().endswith("4 named graphs)")
+    assert ok.stdout.startswith("wrote out.trig (trig, ") and ok.stdout.rstrip().endswith("5 named graphs)")
     ttl = cli("export", str(pipeline), "-o", "out.ttl", cwd=tmp_path)
     assert ttl.returncode == 0 and "(turtle, " in ttl.stdout
     assert ttl.stderr.strip().startswith("yprov-wf: warning: turtle cannot hold named graphs")
     nq = cli("export", str(pipeline), "--format", "nquads", "-o", "out.txt", cwd=tmp_path)
     assert nq.returncode == 0 and (tmp_path / "out.txt").read_bytes() == rdf.export(pipeline, format="nquads").data
+    skolem = cli("export", str(pipeline), "-o", "skolem.nq", "--skolemize", cwd=tmp_path)
+    data = (tmp_path / "skolem.nq").read_bytes()
+    assert skolem.returncode == 0 and b"_:" not in data and b"/.well-known/genid/yprov-wf-q" in data
+    assert data == rdf.to_dataset(pipeline).skolemized().nquads()  # what --store and --endpoint send
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -313,7 +330,9 @@ def test_partial_run_without_workflow_json_exports_its_task_bundles(run_dir: Pat
     ds = rdflib.Dataset()
     ds.parse(data=result.data, format="trig")
     assert result.graphs == 4
-    assert len(list(default_graph(ds).subjects(RDF.type, PROV.Bundle))) == 4  # the bundle-as-entity triples
+    assert not len(default_graph(ds))
+    bundles = [g for g in named_graphs(ds).values() if (g.identifier, RDF.type, PROV.Bundle) in g]
+    assert len(bundles) == 4  # the bundle-as-entity triples, each in its own graph
 
 
 def test_distributed_source_and_command_terms_are_in_the_vocabulary(tmp_path, monkeypatch):

@@ -39,7 +39,7 @@ def _task(root: Path) -> dict:
 
 # -- 1. values checked where they enter ------------------------------------------------------------------
 
-BAD_TIMES = [float("nan"), float("inf"), -float("inf"), 1e20, np.float64("nan"), "2026-01-01", True]
+BAD_TIMES = [float("nan"), float("inf"), -float("inf"), 1e20, np.float64("nan"), b"2026-01-01", True]
 
 
 @pytest.mark.parametrize("bad", BAD_TIMES, ids=repr)

@@ -283,6 +283,11 @@ def _add_rdf_commands(sub) -> None:
     s.add_argument("-o", "--output", type=Path, help="the RDF file to write")
     s.add_argument("--store", type=Path, help="an Oxigraph store folder to load into (created if missing)")
     s.add_argument("--endpoint", help="a SPARQL 1.1 Graph Store endpoint URL to upload to (named graphs kept)")
+    s.add_argument("--skolemize", action="store_true",
+                   help="-o: blank nodes as stable skolem IRIs (as --store and --endpoint send them), so loading "
+                        "the file twice into a store, e.g. with tdb2.tdbloader, adds nothing")
+    s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="--endpoint: seconds to wait for the server's answer to each request (default 60)")
     s.set_defaults(func=_export)
 
     s = sub.add_parser("query", help="SPARQL, or a ready query (lineage, runs, uses), on a store, server or files")
@@ -293,7 +298,19 @@ def _add_rdf_commands(sub) -> None:
     s.add_argument("--minimize", action="store_true", help="runs --best: lowest final value first")
     s.add_argument("--json", action="store_true",
                    help=f"print JSON instead of a table (whose cells stop at {_CELL_WIDTH} characters)")
+    s.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="an endpoint URL: seconds to wait for each answer before trying the next form (default 30)")
     s.set_defaults(func=_query)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
 
 
 def _rdf():
@@ -323,7 +340,7 @@ def _export(args: argparse.Namespace) -> int:
         fmt = args.format or {".nq": "nquads", ".jsonld": "jsonld", ".ttl": "turtle"}.get(args.output.suffix, "trig")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", rdf.NamedGraphsFlattened)
-            data = rdf.serialize(dataset, fmt)
+            data = rdf.serialize(dataset.skolemized() if args.skolemize else dataset, fmt)
         for w in caught:
             print(f"yprov-wf: warning: {w.message}", file=sys.stderr)
         from yprov_wf.layout import atomic_write
@@ -347,12 +364,10 @@ def _export(args: argparse.Namespace) -> int:
     if args.endpoint is not None:
         from yprov_wf.rdf.endpoint import upload
 
-        report = upload(dataset, args.endpoint)
-        lines = report.lines()
-        print(lines[0])
-        for line in lines[1:]:
-            print(line, file=sys.stderr)
-        status = 0 if report.ok else 1
+        report = upload(dataset, args.endpoint, timeout=args.timeout)
+        print("\n".join(report.lines()))  # which graphs are in, which failed, which were not attempted
+        if not report.ok:
+            raise _UsageError(report.error() or "the upload is incomplete")
     return status
 
 
@@ -367,7 +382,7 @@ def _query(args: argparse.Namespace) -> int:
     if args.best is not None and ready != "runs":
         raise _UsageError("--best goes with the runs query")
     try:
-        with rdf.open_target(args.target) as target:
+        with rdf.open_target(args.target, timeout=args.timeout) as target:
             if ready == "lineage":
                 result = rdf.lineage(target, args.argument)
             elif ready == "uses":
@@ -380,7 +395,9 @@ def _query(args: argparse.Namespace) -> int:
         raise _UsageError(str(exc)) from None
     except (FileNotFoundError, NotADirectoryError):
         raise
-    except (rdf.EndpointError, OSError) as exc:
+    except rdf.EndpointError as exc:  # a server that is down, refuses the credentials, or a wrong URL
+        raise _UsageError(str(exc)) from None
+    except OSError as exc:
         print(f"yprov-wf: error: {exc}", file=sys.stderr)
         return 1
     from yprov_wf.rdf.query import to_json

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import Enum
 from typing import ClassVar
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -18,6 +19,8 @@ class Context(str):
     VALIDATION: ClassVar[Context]
     EVALUATION: ClassVar[Context]
     TESTING: ClassVar[Context]
+    DATASETS: ClassVar[Context]  # yProv4ML 2.x: the context of datasets and of models
+    MODELS: ClassVar[Context]
 
     __slots__ = ()
 
@@ -38,12 +41,17 @@ Context.TRAINING = Context("training")
 Context.VALIDATION = Context("validation")
 Context.EVALUATION = Context("evaluation")
 Context.TESTING = Context("testing")
+Context.DATASETS = Context("datasets")
+Context.MODELS = Context("models")
 
 
 def as_context(value: object) -> Context | None:
-    """Normalise a user-given context (``None``, a string or a ``Context``)."""
+    """Normalise a user-given context (``None``, a string, a ``Context``, or a member of the user's own
+    ``enum.Enum`` of contexts, as yProv4ML's docs show: its name)."""
     if value is None or type(value) is Context:
         return value  # type: ignore[return-value]
     if isinstance(value, str):
         return Context(value)
+    if isinstance(value, Enum):
+        return Context(value.name)
     raise TypeError(f"context must be a str or yprov_wf.Context, got {type(value).__name__}")

@@ -230,14 +230,16 @@ class _Builder:
         action_id = f"#run/{_frag(wf.id)}"
         engine_id = self._engine()
         steps, tools = self._steps(wf, wf_id)
-        controls, actions, produced, made = [], [action_id], set(), []
+        controls, actions, made = [], [action_id], []
         for task in wf.tasks:
             control, task_actions, task_made = self._task(task, steps[task.name], tools[task.name])
             controls.append(control)
             actions.extend(task_actions)
             made.extend(task_made)
-            produced.update(f.sha256 for f in task.outputs)
-        inputs = [self._data(f) for t in wf.tasks for f in t.inputs if f.sha256 not in produced]
+        from yprov_wf.prov.dataflow import resolve
+
+        produced = resolve([t.record for t in wf.tasks])  # uses of a generation of this run (not by digest)
+        inputs = [self._data(f) for t in wf.tasks for i, f in enumerate(t.inputs) if (t.id, i) not in produced]
         outputs = [self._data(f) for t in wf.tasks for f in t.outputs] or made  # no task outputs: what runs made
         params = [self._param(f"{action_id}/param", wf_id, "#param/workflow", p.key, p.value)
                   for p in wf.record.params]

@@ -83,6 +83,32 @@ def model_summary(model: Any) -> dict[str, Any]:
     }
 
 
+_LAYER_ATTRS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride", "padding",
+                "num_layers", "hidden_size", "num_heads", "embed_dim", "p")
+
+
+def layer_details(model: Any) -> list[dict[str, Any]]:
+    """Per leaf layer: name, class, parameter count, dtype and the shape attributes it has (in/out features
+    and channels, kernel size, stride, padding…), as yProv4ML's ``log_model_layers`` recorded them."""
+    if not is_torch_module(model):
+        return []
+    out = []
+    for name, m in model.named_modules():
+        if not name or any(True for _ in m.children()):
+            continue
+        own = list(m.parameters(recurse=False))
+        layer: dict[str, Any] = {"name": name, "type": type(m).__name__, "parameters": sum(p.numel() for p in own)}
+        if own:
+            layer["dtype"] = str(own[0].dtype).removeprefix("torch.")
+        for attr in _LAYER_ATTRS:
+            value = getattr(m, attr, None)
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) or (
+                    isinstance(value, tuple) and all(isinstance(v, int) for v in value)):
+                layer[attr] = list(value) if isinstance(value, tuple) else value
+        out.append(layer)
+    return out
+
+
 def save_model(model: Any, path: Path) -> None:
     """Save a torch module's state_dict (or any object with one) with torch.save, else pickle it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +149,7 @@ def dataset_description(dataset: Any) -> tuple[str, int | None, dict[str, Scalar
             shapes = [list(t.shape) for t in dataset.tensors]
             return kind, len(dataset), {"tensorShapes": json.dumps(shapes)}, None
     if "pandas" in sys.modules and isinstance(dataset, sys.modules["pandas"].DataFrame):
-        pd = sys.modules["pandas"]
-        digest = pd.util.hash_pandas_object(dataset, index=True).to_numpy().tobytes()
+        digest = _pandas_bytes(dataset)
         return kind, len(dataset), {"columns": json.dumps([str(c) for c in dataset.columns])}, digest
     if hasattr(dataset, "shape") and hasattr(dataset, "dtype") and hasattr(dataset, "tobytes"):
         shape = list(dataset.shape)
@@ -134,6 +159,17 @@ def dataset_description(dataset: Any) -> tuple[str, int | None, dict[str, Scalar
         return kind, len(dataset), {}, None
     except TypeError:
         return kind, None, {}, None
+
+
+def _pandas_bytes(frame: Any) -> bytes:
+    """The bytes a DataFrame or Series is digested from: pandas' row hashes; cells pandas cannot hash
+    (lists, dicts) fall back to the object's pickle, so such a frame is still recorded."""
+    try:
+        return sys.modules["pandas"].util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    except TypeError:
+        import pickle
+
+        return b"pandas-pickle|" + pickle.dumps(frame, protocol=4)
 
 
 def _array_bytes(array: Any) -> bytes:
@@ -158,7 +194,7 @@ def value_fingerprint(value: Any) -> tuple[str, int, str]:
     if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu().contiguous().numpy()
     if "pandas" in sys.modules and isinstance(value, (sys.modules["pandas"].DataFrame, sys.modules["pandas"].Series)):
-        data = sys.modules["pandas"].util.hash_pandas_object(value, index=True).to_numpy().tobytes()
+        data = _pandas_bytes(value)
     elif hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tobytes"):
         data = f"{list(value.shape)}|{value.dtype}|".encode() + _array_bytes(value)
     else:

@@ -17,18 +17,19 @@ GROUP_ENV = "YPROV_WF_GROUP_ID"  # set it to make the grouping explicit (any lau
 @dataclass(frozen=True)
 class RankInfo:
     rank: int
-    world_size: int
+    world_size: int | None  # None: a non-zero rank whose world size nobody gave (not grouped)
     local_rank: int
     group: str | None  # the same string on every rank of one distributed step; None when not distributed
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size is not None and self.world_size > 1
 
 
 def detect(rank: int | None = None, world_size: int | None = None) -> RankInfo:
     """Rank and world size from the arguments, else torch.distributed, else RANK / WORLD_SIZE
-    (torchrun), else SLURM_PROCID / SLURM_NTASKS."""
+    (torchrun), else SLURM_PROCID / SLURM_NTASKS. A rank whose world size is given nowhere is kept as
+    given, with world size None (rank 0: 1), and the run is not grouped with other ranks."""
     for name, value in (("rank", rank), ("world_size", world_size)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -37,8 +38,10 @@ def detect(rank: int | None = None, world_size: int | None = None) -> RankInfo:
     if rank is None:
         rank = dist[0] if dist else _first_int(env, "RANK", "SLURM_PROCID", default=0)
     if world_size is None:
-        world_size = dist[1] if dist else _first_int(env, "WORLD_SIZE", "SLURM_NTASKS", default=1)
+        world_size = dist[1] if dist else _first_int(env, "WORLD_SIZE", "SLURM_NTASKS", default=None)
     local_rank = _first_int(env, "LOCAL_RANK", "SLURM_LOCALID", default=0)
+    if world_size is None:  # a rank with no world size (yProv4ML's Dask example): recorded as given, not grouped
+        return RankInfo(rank, 1 if rank == 0 else None, local_rank, None)
     if world_size < 1 or rank >= world_size:
         raise ValueError(f"rank {rank} is not below world_size {world_size}")
     return RankInfo(rank, world_size, local_rank, group_id() if world_size > 1 else None)
@@ -77,7 +80,7 @@ def _torch_distributed() -> tuple[int, int] | None:
     return None
 
 
-def _first_int(env: os._Environ[str], *names: str, default: int) -> int:
+def _first_int(env: os._Environ[str], *names: str, default: int | None) -> int | None:
     for name in names:
         raw = env.get(name, "").strip()
         if raw.isdigit():

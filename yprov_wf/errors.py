@@ -16,3 +16,7 @@ class NoActiveRunError(RuntimeError):
 def warn_degraded(message: str, stacklevel: int = 3) -> None:
     """Emit one provenance-side warning; callers make sure it happens once per cause."""
     warnings.warn(message, ProvenanceWarning, stacklevel=stacklevel)
+
+
+class CompatibilityWarning(ProvenanceWarning):
+    """A yProv4ML keyword or value that yprov-wf accepts but does not act on, or rewrites (see docs/parity.md)."""

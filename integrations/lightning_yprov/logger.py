@@ -106,7 +106,8 @@ class YProvLogger(Logger):
                 namespace = wf.namespace if wf is not None else os.environ.get("YPROV_WF_NAMESPACE")
             if namespace is None:
                 raise ValueError("YProvLogger needs namespace= (or YPROV_WF_NAMESPACE) outside a yprov-wf workflow")
-            self._run = yp.start_run(namespace, self._experiment_name, provenance_save_dir=self._provenance_save_dir)
+            self._run = yp.start_run(prov_user_namespace=namespace, experiment_name=self._experiment_name,
+                                     provenance_save_dir=self._provenance_save_dir)
             self._saved.clear()
             self.runs.append(self._run.info)
         return self._run

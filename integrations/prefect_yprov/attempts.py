@@ -14,8 +14,10 @@ import functools
 import inspect
 import os
 import threading
+import types
 import warnings
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,37 +42,116 @@ class Attempt:
     scope: yp.TaskScope
     joined: yp.WorkflowScope | None
     error: str | None = None
+    task_run_id: UUID | None = None
 
 
 _open: dict[UUID, Attempt] = {}
+_transactions: dict[int, tuple[Any, Attempt]] = {}  # id(task run transaction) -> (it, its attempt)
 _lock = threading.Lock()
+# what each task run returned (its output records, one generation each), so that a downstream task run that
+# Prefect says received its result is linked to that very generation; the oldest are forgotten
+_results: OrderedDict[UUID, list[yp.DataRecord]] = OrderedDict()
+MAX_RESULTS = 10_000
 _warned: list[str] = []
 
 
 def wrap(fn: Callable[..., Any], options: ProvOptions) -> Callable[..., Any]:
-    """The task function, recording each call made by Prefect's task engine as an attempt."""
+    """The task function, recording each call made by Prefect's task engine as an attempt. It is of the
+    same kind as ``fn`` (coroutine, generator, async generator, plain) and lives in ``fn``'s module
+    globals, so Prefect resolves string annotations (``from __future__ import annotations``) there."""
+    run = _wrapper(fn, options, begin, _raised, record_result, guarded)
+    functools.update_wrapper(run, fn)
+    return in_module_of(fn, run)
+
+
+def in_module_of(fn: Any, wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """``wrapper`` rebuilt with ``fn``'s globals (the wrapper reads only its closure and builtins)."""
+    globals_ = getattr(fn, "__globals__", None)
+    if globals_ is None or globals_ is wrapper.__globals__:
+        return wrapper
+    rebuilt = types.FunctionType(wrapper.__code__, globals_, wrapper.__name__, wrapper.__defaults__,
+                                 wrapper.__closure__)
+    rebuilt.__kwdefaults__ = wrapper.__kwdefaults__
+    rebuilt.__dict__.update(wrapper.__dict__)
+    for name in ("__module__", "__qualname__", "__doc__", "__annotations__"):
+        setattr(rebuilt, name, getattr(wrapper, name))
+    return rebuilt
+
+
+def _wrapper(fn: Callable[..., Any], options: ProvOptions, begin_: Callable[..., Any], raised_: Callable[..., Any],
+             result_: Callable[..., Any], guarded_: Callable[..., Any]) -> Callable[..., Any]:
+    # Everything the wrappers call is a closure variable: they run with the user's module globals.
+    if inspect.isasyncgenfunction(fn):
+        async def run_async_gen(*args: Any, **kwargs: Any) -> Any:
+            attempt = guarded_(begin_, fn, options, args, kwargs)
+            gen, items = fn(*args, **kwargs), []
+            try:
+                item = await gen.__anext__()
+                while True:
+                    items.append(item)
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await gen.aclose()
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 (thrown into the generator: passed on)
+                        item = await gen.athrow(exc)
+                    else:
+                        item = await gen.asend(sent)
+            except StopAsyncIteration:
+                pass
+            except BaseException as exc:
+                guarded_(raised_, attempt, exc)
+                raise
+            guarded_(result_, attempt, None, options, items)
+        return run_async_gen
+
     if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            attempt = guarded(begin, fn, options, args, kwargs)
+            attempt = guarded_(begin_, fn, options, args, kwargs)
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                guarded(_raised, attempt, exc)
+                guarded_(raised_, attempt, exc)
                 raise
-            guarded(record_result, attempt, result, options)
+            guarded_(result_, attempt, result, options)
             return result
         return run_async
 
-    @functools.wraps(fn)
+    if inspect.isgeneratorfunction(fn):
+        def run_gen(*args: Any, **kwargs: Any) -> Any:
+            attempt = guarded_(begin_, fn, options, args, kwargs)
+            gen, items = fn(*args, **kwargs), []
+            try:
+                item = next(gen)
+                while True:
+                    items.append(item)
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 (thrown into the generator: passed on)
+                        item = gen.throw(exc)
+                    else:
+                        item = gen.send(sent)
+            except StopIteration as stop:
+                returned = stop.value
+            except BaseException as exc:
+                guarded_(raised_, attempt, exc)
+                raise
+            guarded_(result_, attempt, returned, options, items)
+            return returned
+        return run_gen
+
     def run(*args: Any, **kwargs: Any) -> Any:
-        attempt = guarded(begin, fn, options, args, kwargs)
+        attempt = guarded_(begin_, fn, options, args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            guarded(_raised, attempt, exc)
+            guarded_(raised_, attempt, exc)
             raise
-        guarded(record_result, attempt, result, options)
+        guarded_(result_, attempt, result, options)
         return result
     return run
 
@@ -94,12 +175,12 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
     if parameters is None:
         parameters = bound_arguments(fn, args, kwargs)
     params, values = split_values(parameters, task_run.task_inputs or {}, options.digests_values)
-    joined = _workflow_for(task_run.flow_run_id, flow, options)
+    workflow, joined = _workflow_for(task_run.flow_run_id, flow, options)
     name = ctx.task.name
     scope = yp.TaskScope(
         name, params=params, run_id=f"{safe_name(name)[:40]}-{task_run.id}-{max(task_run.run_count, 1)}",
         attempt=max(task_run.run_count, 1), namespace=options.namespace, save_dir=options.save_dir,
-        system_metrics_interval=options.system_metrics_interval, energy=options.energy,
+        workflow=workflow, system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(task_run.flow_run_id) if task_run.flow_run_id else None,
                     "taskRunId": str(task_run.id), "taskRunName": task_run.name, "taskKey": task_run.task_key,
                     "runCount": max(task_run.run_count, 1), "cacheHit": False},
@@ -110,40 +191,125 @@ def begin(fn: Callable[..., Any] | None, options: ProvOptions, args: tuple, kwar
         if joined is not None:
             joined.close()
         raise
-    try:
-        for key, value in values.items():
-            scope.log_input(value, name=key, value=not _is_file(value))
-    except BaseException as exc:
-        _close(Attempt(scope, joined), "failed", None, f"recording the task's inputs failed: {exc!r}")
-        raise
-    attempt = Attempt(scope, joined)
+    upstream = guarded(_upstream_runs, task_run.task_inputs or {}) or {}
+    taken: set[str] = set()
+    for key, value in values.items():  # a value that cannot be recorded is dropped alone, with the warning
+        guarded(_input, scope, key, value, upstream.get(key.partition("[")[0], ()), taken)
+    attempt = Attempt(scope, joined, task_run_id=task_run.id)
     if register:
         with _lock:
             _open[task_run.id] = attempt
+    _watch_transaction(attempt)
     return attempt
 
 
-def _workflow_for(flow_run_id: UUID | None, flow: Any, options: ProvOptions) -> yp.WorkflowScope | None:
-    """A participant scope for the flow's run folder when this context does not already see that run
-    (a Dask worker process); None when the flow's workflow is current here, or there is no flow."""
+def _watch_transaction(attempt: Attempt) -> None:
+    """Remember the attempt under the task run's own transaction, for a later rollback of it."""
+    from prefect.transactions import get_transaction
+
+    txn = get_transaction()
+    if txn is not None:
+        with _lock:
+            _transactions[id(txn)] = (txn, attempt)
+
+
+def on_rollback(txn: Any) -> None:
+    """Hook: the task's transaction rolled back after the attempt completed; Prefect marks the task run
+    RolledBack, and so does its bundle (``prefectState = RolledBack``, ``rolledBack = true``)."""
+    with _lock:
+        entry = _transactions.pop(id(txn), None)
+    if entry is not None and entry[0] is txn:
+        guarded(_rolled_back, entry[1])
+
+
+def _rolled_back(attempt: Attempt) -> None:
+    attempt.scope.amend(prefectState="RolledBack", rolledBack=True)
+
+
+def on_commit(txn: Any) -> None:
+    """Hook: the transaction committed; nothing can roll the attempt back any more."""
+    with _lock:
+        _transactions.pop(id(txn), None)
+
+
+for _hook in (on_rollback, on_commit):
+    _hook.log_on_run = False  # Prefect's switch for hooks that are not the user's: no INFO lines
+
+
+def _workflow_for(flow_run_id: UUID | None, flow: Any,
+                  options: ProvOptions) -> tuple[yp.WorkflowScope | None, yp.WorkflowScope | None]:
+    """(the workflow the attempt records into, the participant scope opened for it here): the flow's
+    workflow when this context carries it (Prefect's thread pool copies the context); otherwise the flow
+    run's folder, found from Prefect's own flow run context (a Dask worker, any thread), joined here.
+    Never a scope found through another thread's state: (None, None) when neither exists."""
     if flow_run_id is None:
-        return None
+        return None, None
     current = yp.current_workflow()
-    if current is not None and not current.closed and current.run_id == str(flow_run_id):
-        return None
+    if current is not None and not current.closed and current.attributes.get("flowRunId") == str(flow_run_id):
+        return current, None
     run_dir = find_run_dir(str(flow_run_id), flow, options.save_dir)
     if run_dir is None:
-        return None
-    return yp.join_workflow(run_dir).open()
+        return None, None
+    joined = yp.join_workflow(run_dir).open()
+    return joined, joined
 
 
-def record_result(attempt: Attempt | None, result: Any, options: ProvOptions) -> None:
+def record_result(attempt: Attempt | None, result: Any, options: ProvOptions,
+                  yielded: list[Any] | None = None) -> None:
+    """Record what the attempt generated: its result (and the items of a short list or tuple result);
+    for a generator task, each item it yielded (``yield[i]``, the first MAX_ELEMENTS) and its return value."""
     if attempt is None or not options.digests_values:
         return
+    if yielded is not None:
+        attempt.scope.set_attribute("yieldedCount", len(yielded))
+        for i, item in enumerate(yielded[:MAX_ELEMENTS]):
+            if item is not None:
+                guarded(_data, attempt.scope.log_output, item, f"yield[{i}]")
     if result is not None and not _is_prefect_state(result):
-        attempt.scope.log_output(result, name="return", value=not _is_file(result))
+        records = [guarded(_data, attempt.scope.log_output, result, "return")]
         for name, item in _elements("return", result):  # unpacked (a, b = task()) or collected downstream
-            attempt.scope.log_output(item, name=name, value=not _is_file(item))
+            records.append(guarded(_data, attempt.scope.log_output, item, name))
+        if attempt.task_run_id is not None:
+            with _lock:
+                _results[attempt.task_run_id] = [r for r in records if r is not None]
+                while len(_results) > MAX_RESULTS:
+                    _results.popitem(last=False)
+
+
+def _data(log: Callable[..., Any], item: Any, name: str) -> yp.DataRecord:
+    """Record one input or output (a path naming a file as that file, anything else as a value)."""
+    return log(item, name=name, value=not _is_file(item))
+
+
+def _input(scope: yp.TaskScope, key: str, value: Any, runs: Iterable[UUID], taken: set[str]) -> None:
+    """Record one argument: a file by its path, a value as the very output of the upstream run Prefect
+    says it came from (when that run's outputs hold it), else as a value of its own."""
+    item = value if _is_file(value) else (_received(value, runs, taken) or value)
+    scope.log_input(item, name=key, value=not _is_file(value))
+
+
+def _upstream_runs(task_inputs: Mapping[str, Any]) -> dict[str, list[UUID]]:
+    """The task runs each argument came from, as Prefect's engine tracked them."""
+    return {key: [i.id for i in items if getattr(i, "input_type", None) == "task_run"]
+            for key, items in task_inputs.items()}
+
+
+def _received(value: Any, runs: Iterable[UUID], taken: set[str]) -> yp.DataRecord | None:
+    """The output record of the upstream run (one of ``runs``) this argument is: among those runs' outputs,
+    the one with the same bytes (the whole result, or one item of it); one not yet taken by another
+    argument of this task first. None if Prefect's upstream runs returned nothing of the kind here."""
+    with _lock:
+        outputs = [r for run in runs for r in _results.get(run, ())]
+    if not outputs:
+        return None
+    from yprov_wf.describe import value_fingerprint
+
+    sha = value_fingerprint(value)[0]
+    matching = [r for r in outputs if r.sha256 == sha]
+    chosen = next((r for r in matching if r.entity not in taken), matching[0] if matching else None)
+    if chosen is not None and chosen.entity:
+        taken.add(chosen.entity)
+    return chosen
 
 
 def _raised(attempt: Attempt | None, exc: BaseException) -> None:
@@ -165,6 +331,10 @@ def on_completion(task: Any, task_run: Any, state: Any) -> None:
 def on_failure(task: Any, task_run: Any, state: Any) -> None:
     """Hook: close the attempt as failed with its error (retries exhausted, or none asked for)."""
     guarded(_failed, task, task_run, state)
+
+
+# the name Prefect's engine logs them by (prefect_yprov.quiet drops those INFO lines)
+on_completion.__name__ = on_failure.__name__ = "yprov_record_task_state"
 
 
 def _completed(task: Any, task_run: Any, state: Any) -> None:
@@ -283,13 +453,13 @@ def _elements(name: str, value: Any) -> list[tuple[str, Any]]:
 
 
 def guarded(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a recording step; a provenance-side failure warns once per kind and the task goes on."""
+    """Run a recording step; a provenance-side failure warns once (per process: one broken folder fails
+    every step of every task alike) and the task goes on."""
     try:
         return fn(*args)
     except Exception as exc:
-        kind = f"{fn.__name__}:{type(exc).__name__}"
-        if kind not in _warned:
-            _warned.append(kind)
+        if not _warned:
+            _warned.append(f"{fn.__name__}:{type(exc).__name__}")
             warnings.warn(f"prefect-yprov: recording failed ({type(exc).__name__}: {exc}); "
                           "the task runs on without it", ProvenanceWarning, stacklevel=3)
         return None

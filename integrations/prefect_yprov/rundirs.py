@@ -32,9 +32,10 @@ def find_run_dir(flow_run_id: str, flow: Any, save_dir: Path | None) -> Path | N
     if known and Path(known, "journal").is_dir():
         return Path(known)
     base = save_dir or Path(os.environ.get("YPROV_WF_SAVE_DIR", "prov"))
-    if flow is not None and getattr(flow, "name", None):
-        candidate = base / safe_name(flow.name) / flow_run_id
-        if (candidate / "journal").is_dir():
-            return candidate
-    found = [p for p in base.glob(f"*/{flow_run_id}") if (p / "journal").is_dir()]
-    return found[0] if len(found) == 1 else None
+    # an attempt's folder is <flow run id>, then <flow run id>-<n> for retry n; only the open one has a journal
+    pattern = f"{safe_name(flow.name)}/{flow_run_id}*" if flow is not None and getattr(flow, "name", None) else None
+    for glob in filter(None, (pattern, f"*/{flow_run_id}*")):
+        found = [p for p in base.glob(glob) if (p / "journal").is_dir()]
+        if len(found) == 1:
+            return found[0]
+    return None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+import prefect
 from prefect.tasks import Task, _generate_task_key
 
-from prefect_yprov import attempts
+from prefect_yprov import attempts, quiet
 from prefect_yprov.options import ProvOptions, take_options
 
 
@@ -19,7 +22,9 @@ class ProvTask(Task):
 
     def with_options(self, *args: Any, **kwargs: Any) -> ProvTask:
         prov = _pop_changed_options(kwargs, self._yprov_options)
-        return _install(super().with_options(*args, **kwargs), self._yprov_fn, prov)
+        plain = copy.copy(self)  # Prefect builds the copy from the user's own function, as it would plainly
+        plain.fn = self._yprov_fn
+        return _install(Task.with_options(plain, *args, **kwargs), self._yprov_fn, prov)
 
 
 def task(__fn: Any = None, /, **kwargs: Any) -> Any:
@@ -37,27 +42,36 @@ def _as_prov_task(obj: Any, prov: ProvOptions, given: dict[str, Any], kwargs: di
     if isinstance(obj, ProvTask):
         return obj.with_options(**kwargs, **given)
     if isinstance(obj, Task):
-        copy = obj.with_options(**kwargs)
-        return _install(copy, obj.fn, prov)
-    if not callable(obj) or isinstance(obj, type):
+        return _install(obj.with_options(**kwargs), obj.fn, prov)
+    if not (callable(obj) or isinstance(obj, (classmethod, staticmethod))) or isinstance(obj, type):
         raise TypeError(f"prefect_yprov.task decorates a function or a Prefect Task, got {type(obj).__name__}: "
                         f"{obj!r}")
-    return _install(Task(fn=obj, **kwargs), obj, prov)
+    t = prefect.task(obj, **kwargs)  # Prefect's own decorator: its defaults, methods unwrapped
+    return _install(t, t.fn, prov)
 
 
 def _install(t: Task, fn: Callable[..., Any], prov: ProvOptions) -> ProvTask:
     """Turn a Prefect Task into a ProvTask recording calls of ``fn`` (the user's own function)."""
     t.__class__ = ProvTask
     t._yprov_fn, t._yprov_options = fn, prov
+    if t.source_code is None and not inspect.isroutine(fn):  # a callable object: what Prefect's cache
+        try:                                                 # policy would read from fn's class
+            t.source_code = inspect.getsource(type(fn))
+        except (TypeError, OSError):
+            pass
     t.fn = attempts.wrap(fn, prov)
     t.task_key = _generate_task_key(fn)  # as plain Prefect computes it (not from the wrapper's code)
+    quiet.install()
     t.on_completion_hooks = [attempts.on_completion, *_foreign(t.on_completion_hooks)]
     t.on_failure_hooks = [attempts.on_failure, *_foreign(t.on_failure_hooks)]
+    t.on_rollback_hooks = [attempts.on_rollback, *_foreign(t.on_rollback_hooks)]
+    t.on_commit_hooks = [attempts.on_commit, *_foreign(t.on_commit_hooks)]
     return t  # type: ignore[return-value]
 
 
 def _foreign(hooks: list[Any]) -> list[Any]:
-    return [h for h in hooks if h not in (attempts.on_completion, attempts.on_failure)]
+    ours = (attempts.on_completion, attempts.on_failure, attempts.on_rollback, attempts.on_commit)
+    return [h for h in hooks if h not in ours]
 
 
 def _pop_changed_options(kwargs: dict[str, Any], current: ProvOptions) -> ProvOptions:

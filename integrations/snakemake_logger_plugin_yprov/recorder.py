@@ -112,8 +112,9 @@ class WorkflowRecorder:
             self.closed = True
             if self.workflow is None:
                 return
+            uses = self._uses() if self._jobs else {}
             for jobid in list(self._jobs):
-                self._finish_unreported(jobid)
+                self._finish_unreported(jobid, uses)
             failed = self._errors or (self._failed_jobs - self._finished_ok)
             error = self._errors[-1] if self._errors else (
                 f"{len(self._failed_jobs - self._finished_ok)} job(s) failed" if failed else None)
@@ -179,9 +180,29 @@ class WorkflowRecorder:
             error = f"Error in rule {ev.get('rule_name')}" + (f" ({detail})" if detail else "")
             self._finish(jobid, FAILED, error[:2000], when)
 
-    def _finish_unreported(self, jobid: int) -> None:
+    def _uses(self) -> dict[str, float]:
+        """When each file was first used, by the bundles in the run folder and the jobs still open here."""
+        from yprov_wf.prov.reading import read_task_file
+
+        first: dict[str, float] = {}
+        records = [(f, job.started) for job in self._jobs.values() for f in job.inputs]
+        for path in sorted((self.run_dir / "tasks").glob("*.json")) if self.run_dir is not None else ():
+            try:
+                task = read_task_file(path)
+            except (OSError, ValueError, KeyError):
+                continue
+            records += [(f, task.started) for f in task.inputs]
+        for f, started in records:
+            if f.path is not None:
+                when = f.time if f.time is not None else started
+                first[f.path] = min(first.get(f.path, when), when)
+        return first
+
+    def _finish_unreported(self, jobid: int, uses: dict[str, float]) -> None:
         """A job with no end event: Snakemake stopped, or ``--quiet progress`` hid JOB_FINISHED. Completed
-        if every output exists and was written after the job started (ended = the newest output)."""
+        if every output exists and was written after the job started; ended = the newest output, or the
+        first use of one of them by another job if earlier (Snakemake touches the outputs of cluster
+        jobs once it has seen them, after their consumers in the same group job may have read them)."""
         job = self._jobs[jobid]
         mtimes = []
         for f in job.outputs:
@@ -192,7 +213,8 @@ class WorkflowRecorder:
                 break
         ok = jobid not in self._failed_jobs and not self._errors
         if ok and mtimes and min(mtimes) >= job.started - 1.0:
-            self._finish(jobid, COMPLETED, None, max(max(mtimes), job.started))
+            used = [uses[p] for f in job.outputs if (p := str(Path(f).resolve())) in uses and uses[p] >= job.started]
+            self._finish(jobid, COMPLETED, None, max(min([max(mtimes), *used]), job.started))
         elif ok and not job.outputs:
             self._finish(jobid, COMPLETED, None, time.time())
         else:

@@ -46,7 +46,8 @@ class RunCollectors:
         self.run = run
         self.names = names
         self.energy = energy
-        self.options: dict[str, dict[str, Any]] = {"system": {"disk_path": run.workflow.dir.root}}
+        self.options: dict[str, dict[str, Any]] = {"system": {"disk_path": run.workflow.dir.root,
+                                                              "baseline": run.cpu_baseline}}
         if country is not None:
             self.options[ENERGY] = {"country": country}
         self._sync: list[Guarded] | None = None

@@ -35,6 +35,7 @@ class SeriesSummary:
     last_step: int | None = None
     first_time: float | None = None
     last_time: float | None = None
+    source: str | None = None  # where the values came from (yProv4ML's log_metric(..., source=))
 
 
 def finalize_series(log_path: Path | Sequence[Path], parquet_path: Path) -> list[SeriesSummary]:

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from yprov_wf.context import as_context
 from yprov_wf.metrics.rawlog import encode_points, encode_series
-from yprov_wf.values import TIME_MAX as _TIME_MAX
-from yprov_wf.values import TIME_MIN as _TIME_MIN
-from yprov_wf.values import check_text, check_time
+from yprov_wf.timestamps import MILLIS_FROM, unix_seconds
+from yprov_wf.values import check_text
 
 _now = time.time
 _STEP_MIN, _STEP_MAX = -(1 << 63), (1 << 63) - 1  # int64
@@ -55,6 +54,10 @@ class MetricStore:
         """Append one point. Raises TypeError naming ``key`` for a value that is not a real number."""
         if type(value) is not float:
             value = _as_number(key, value)
+        if timestamp is None:
+            timestamp = _now()
+        elif type(timestamp) is not float or not 0.0 <= timestamp < MILLIS_FROM:  # ms, datetime, bad: checked
+            timestamp = unix_seconds(timestamp, f"metric {key!r}: timestamp")
         try:
             sid = self._ids.get((key, context))
         except TypeError:  # an unhashable key or context
@@ -65,10 +68,6 @@ class MetricStore:
             step = self._counts[sid]
         elif type(step) is not int or not _STEP_MIN <= step <= _STEP_MAX:
             step = _as_step(key, step)
-        if timestamp is None:
-            timestamp = _now()
-        elif type(timestamp) is not float or not _TIME_MIN <= timestamp <= _TIME_MAX:
-            timestamp = _as_timestamp(key, timestamp)
         rows = self._rows
         rows += (sid, step, value, timestamp)  # one list extend: atomic under the GIL
         self._counts[sid] += 1
@@ -168,10 +167,6 @@ def _as_number(key: str, value: object) -> float:
             if isinstance(value, numbers.Real):
                 return float(value)
     raise TypeError(f"metric {key!r}: value must be a real number, got {type(value).__name__}")
-
-
-def _as_timestamp(key: str, timestamp: object) -> float:
-    return check_time(timestamp, f"metric {key!r}: timestamp")
 
 
 def _as_step(key: str, step: object) -> int:

@@ -3,7 +3,9 @@
     workflow ──wasStartedBy(starter)── task ──wasStartedBy(starter)── ML run
     collection ─hadMember→ bundle ─wasGeneratedBy→ task
     run ─used→ params, datasets, input artifacts, source code;  run ←wasGeneratedBy─ series, model versions, models, artifacts
-    model version ─wasRevisionOf→ previous version;  task ─used/←wasGeneratedBy─ data files (sha256)
+    model version ─wasRevisionOf→ previous version
+    task ←wasGeneratedBy─ task/<id>/output/<i> ─specializationOf→ content/<sha256>   (one entity per generation)
+    task ─used→ the output it read (workflow.json: path + digest, latest generation before the use)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prov.constants import PROV_BUNDLE, PROV_LOCATION, PROV_TYPE, PROV_VALUE
 from prov.model import ProvBundle, ProvDocument, QualifiedName
 
 from yprov_wf.collectors.energy import rollup
+from yprov_wf.prov import dataflow
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import MISSING, DataRecord, ParamRecord, RunRecord, TaskRecord, WorkflowRecord
 from yprov_wf.values import clean_text
@@ -49,7 +52,8 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
     _params(doc, user, ywf, w, ("workflow", wf.workflow_id), wf.params, wf.started)
     coll = doc.collection(user[v.collection_id(wf.workflow_id)], {PROV_TYPE: ywf[v.TASK_COLLECTION]})
     doc.wasGeneratedBy(coll, w, _time(wf.ended))
-    producers: dict[str, list[QualifiedName]] = {}
+    flow = dataflow.resolve(tasks)
+    content: set[str] = set()
     for task in tasks:
         t = _task_activity(doc, user, ywf, task)
         doc.wasStartedBy(t, None, _starter(user, task), _time(task.started))
@@ -59,14 +63,17 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord]) -> ProvDo
                             {PROV_TYPE: PROV_BUNDLE, PROV_LOCATION: f"tasks/{task.task_id}.json"})
         doc.wasGeneratedBy(bundle, t, _time(task.ended))
         doc.hadMember(coll, bundle)
-        _files(doc, user, ywf, t, task)
-        for f in task.outputs:
-            producers.setdefault(f.sha256, []).append(t.identifier)
+        _outputs(doc, user, ywf, t, task, content)
     for task in tasks:
-        consumer = user[v.task_id(task.task_id)]
-        upstream = {p for f in task.inputs for p in producers.get(f.sha256, ()) if p != consumer}
-        for producer in sorted(upstream, key=str):
-            doc.wasInformedBy(consumer, producer)
+        if task.status == MISSING:
+            continue
+        t = user[v.task_id(task.task_id)]
+        for i, f in enumerate(task.inputs):
+            g = flow.get((task.task_id, i))
+            ident = g.entity if g is not None else dataflow.input_entity(task, i)
+            doc.used(t, _file(doc, user, ywf, ident, f, content), _time(dataflow.use_time(task, f)))
+        for producer in sorted(dataflow.informants(task, flow)):
+            doc.wasInformedBy(t, user[v.task_id(producer)])
     return doc
 
 
@@ -105,21 +112,37 @@ def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
 
 
 def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
-    for f in task.inputs:
-        scope.used(activity, _file(scope, user, ywf, f), _time(task.started))
-    for f in task.outputs:
-        scope.wasGeneratedBy(_file(scope, user, ywf, f), activity, _time(task.ended))
+    """A task bundle's data: each output its own generation; each input the output it names, or its own."""
+    content: set[str] = set()
+    _outputs(scope, user, ywf, activity, task, content)
+    for i, f in enumerate(task.inputs):
+        e = _file(scope, user, ywf, dataflow.input_entity(task, i), f, content)
+        scope.used(activity, e, _time(dataflow.use_time(task, f)))
 
 
-def _file(scope: ProvBundle, user, ywf, f: DataRecord):
-    ident = user[v.file_id(f.sha256) if f.path is not None else v.value_id(f.sha256)]
+def _outputs(scope: ProvBundle, user, ywf, activity, task: TaskRecord, content: set[str]) -> None:
+    for i, f in enumerate(task.outputs):
+        e = _file(scope, user, ywf, dataflow.output_entity(task, i), f, content)
+        scope.wasGeneratedBy(e, activity, _time(dataflow.generation_time(task, f)))
+
+
+def _file(scope: ProvBundle, user, ywf, local_id: str, f: DataRecord, content: set[str]):
+    """The entity of one file or value (digest, size, path as attributes), declared once per scope and
+    a ``prov:specializationOf`` the content entity of its bytes (shared by every copy, in any run)."""
+    ident = user[local_id]
     existing = scope.get_record(ident)
     if existing:
         return existing[0]
-    return scope.entity(ident, _attrs(ywf, {
+    e = scope.entity(ident, _attrs(ywf, {
         "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "prov:atLocation": f.path,
         "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
     }))
+    cid = v.content_id(f.sha256)
+    if cid not in content:
+        content.add(cid)
+        scope.entity(user[cid], _attrs(ywf, {"prov:type": ywf[v.CONTENT], "sha256": f.sha256, "size": f.size}))
+    scope.specializationOf(e, user[cid])
+    return e
 
 
 def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
@@ -127,6 +150,7 @@ def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
     for p in params:
         e = scope.entity(user[v.local(*owner, "param", p.key)], _attrs(ywf, {
             "prov:type": ywf[v.PARAMETER], "key": p.key, "prov:value": p.value, "valueType": p.type,
+            "context": p.context,
         }))
         scope.used(activity, e, _time(when))
 
@@ -149,7 +173,7 @@ def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> None:
             "prov:type": ywf[v.METRIC_SERIES], "key": s.key, "context": s.context, "count": s.count,
             "nonFiniteCount": s.non_finite, "first": s.first, "last": s.last, "min": s.minimum,
             "max": s.maximum, "firstStep": s.first_step, "lastStep": s.last_step,
-            "firstTime": _time(s.first_time), "lastTime": _time(s.last_time),
+            "firstTime": _time(s.first_time), "lastTime": _time(s.last_time), "metricSource": s.source,
             "prov:atLocation": mf.path if mf else None, "sha256": mf.sha256 if mf else None,
         }))
         b.wasGeneratedBy(e, r, _time(s.last_time))

@@ -65,10 +65,15 @@ class _Bundle:
         self.generated: dict[str, list[str]] = defaultdict(list)
         self.started_by: dict[str, str] = {}
         self.revision_of: dict[str, str] = {}
-        for rel in _relations(body, "used"):
-            self.used[rel["prov:activity"]].append(rel["prov:entity"])
-        for rel in _relations(body, "wasGeneratedBy"):
-            self.generated[rel["prov:activity"]].append(rel["prov:entity"])
+        self.times: dict[tuple[str, str], float] = {}  # (activity, entity) → time of the use or generation
+        for kind, index in (("used", self.used), ("wasGeneratedBy", self.generated)):
+            for rel in _relations(body, kind):
+                if "prov:activity" not in rel:
+                    continue
+                index[rel["prov:activity"]].append(rel["prov:entity"])
+                when = literal(rel.get("prov:time"))
+                if when is not None:
+                    self.times[(rel["prov:activity"], rel["prov:entity"])] = _time(when) if isinstance(when, str) else when
         for rel in _relations(body, "wasStartedBy"):
             if "prov:starter" in rel:
                 self.started_by[rel["prov:activity"]] = rel["prov:starter"]
@@ -123,7 +128,7 @@ def read_task_file(path: Path) -> TaskRecord:
         workflow_name=a.get("ywf:workflow", ""), namespace=namespace, started=a.get("prov:startTime", 0.0),
         attempt=a.get("ywf:attempt", 1), host=a.get("ywf:host", ""), pid=a.get("ywf:pid", 0),
         status=a.get("ywf:status", ""), ended=a.get("prov:endTime"), error=a.get("ywf:error"),
-        params=_params(b, tid), inputs=_files(b, b.used[tid]), outputs=_files(b, b.generated[tid]),
+        params=_params(b, tid), inputs=_files(b, tid, b.used[tid]), outputs=_files(b, tid, b.generated[tid]),
         attributes={k.partition(":")[2]: x for k, x in a.items() if k not in known and k.startswith("ywf:")},
     )
     runs = [i for i, s in b.started_by.items() if s == tid]
@@ -137,9 +142,12 @@ def _params(b: _Bundle, activity: str) -> list[ParamRecord]:
             for _, a in b.of_type(b.used[activity], v.PARAMETER)]
 
 
-def _files(b: _Bundle, ids: list[str]) -> list[DataRecord]:
+def _files(b: _Bundle, activity: str, ids: list[str]) -> list[DataRecord]:
+    """The task's files and values, with their entity ids (one generation each) and times."""
+    user = f"{v.USER_PREFIX}:"
     return [DataRecord(a.get("prov:location"), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
-                       a.get("ywf:description"))
+                       a.get("ywf:description"), entity=i[len(user):] if i.startswith(user) else i,
+                       time=b.times.get((activity, i)))
             for i in ids if i in b.records and (_is_a(a := b.records[i], v.DATA_FILE) or _is_a(a, v.DATA_VALUE))]
 
 

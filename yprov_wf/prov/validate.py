@@ -1,5 +1,6 @@
 """``yprov-wf validate``: every document parses with ``prov``, every referenced file exists inside its
-workflow run folder and its sha256 matches, no run is left unfinished."""
+workflow run folder and its sha256 matches, no run is left unfinished, and the run's documents together
+meet PROV-CONSTRAINTS (see ``constraints``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import WorkflowDir, digest_path, find_workflow_dirs
+from yprov_wf.prov import constraints
 from yprov_wf.prov.reading import literal, load_json
 
 
@@ -15,7 +17,8 @@ def validate(path: Path) -> list[str]:
     """Findings (empty when everything holds) for a workflow run folder, a save dir, or one file."""
     if path.is_file():
         root = path.parent.parent if path.parent.name == "tasks" else path.parent
-        return _check_document(path, WorkflowDir(root), {})
+        findings = _check_document(path, WorkflowDir(root), {})
+        return findings + (constraints.check([(str(path), load_json(path))]) if not findings else [])
     roots = find_workflow_dirs(path)
     if not roots:
         return [f"{path}: no workflow run found"]
@@ -23,12 +26,14 @@ def validate(path: Path) -> list[str]:
     for root in roots:
         wdir = WorkflowDir(root)
         digests: dict[Path, tuple[str, int]] = {}
+        parsed: list[constraints.Document] = []
         if not wdir.workflow_file.is_file():
             findings.append(f"{root}: no workflow.json (still running, or crashed: run `yprov-wf recover`)")
         else:
-            findings += _check_document(wdir.workflow_file, wdir, digests)
+            findings += _checked(wdir.workflow_file, _check_document(wdir.workflow_file, wdir, digests), parsed)
         for f in sorted((root / "tasks").glob("*.json")):
-            findings += _check_document(f, wdir, digests, task_file=True)
+            findings += _checked(f, _check_document(f, wdir, digests, task_file=True), parsed)
+        findings += constraints.check(parsed)
         journal = root / "journal"
         if journal.is_dir() and any(journal.iterdir()):
             findings.append(f"{root}: unfinished journals in journal/ (running, or crashed: `yprov-wf recover`)")
@@ -49,6 +54,13 @@ def _check_metric_files(root: Path, referenced: dict[Path, tuple[str, int]]) -> 
             findings.append(f"{f}: a metric log no bundle holds (a crashed run: `yprov-wf recover`)")
         elif f.suffix == ".parquet" and f.name not in recorded:
             findings.append(f"{f}: a metric file no bundle refers to (its run's record was lost)")
+    return findings
+
+
+def _checked(path: Path, findings: list[str], parsed: list[constraints.Document]) -> list[str]:
+    """``findings``; a document that parses joins the ones checked against PROV-CONSTRAINTS together."""
+    if not any(f.startswith(f"{path}: does not parse") for f in findings):
+        parsed.append((str(path), load_json(path)))
     return findings
 
 

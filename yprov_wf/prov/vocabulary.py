@@ -24,6 +24,7 @@ ARTIFACT = "Artifact"
 DATASET = "Dataset"
 DATA_FILE = "DataFile"
 DATA_VALUE = "DataValue"
+CONTENT = "Content"
 SOURCE_CODE = "SourceCode"
 
 
@@ -64,9 +65,16 @@ def run_id(run: str) -> str:
     return local("run", run)
 
 
-def file_id(sha256: str) -> str:
-    return local("file", sha256)
+def output_id(task: str, index: int) -> str:
+    """The entity of a task's ``index``-th output: one generation, unique across workflow runs."""
+    return local("task", task, "output", str(index))
 
 
-def value_id(sha256: str) -> str:
-    return local("value", sha256)
+def input_id(task: str, index: int) -> str:
+    """The entity of a task's ``index``-th input when it is no output this task knows (its own view)."""
+    return local("task", task, "input", str(index))
+
+
+def content_id(sha256: str) -> str:
+    """Content identity: every file or value with these bytes is a ``prov:specializationOf`` it."""
+    return local("content", sha256)

@@ -4,8 +4,11 @@
     rdf.export("prov", "prov.trig")                  # trig | nquads | jsonld | turtle (flattened, with a warning)
     rdf.load("prov", "store")                        # an on-disk Oxigraph store accumulating runs
     rdf.upload("prov", "http://127.0.0.1:7878/store")  # SPARQL 1.1 Graph Store Protocol, named graphs kept
-    with rdf.open_target("store") as t:
+    with rdf.open_target("store") as t:                # or a SPARQL endpoint URL, a Jena TDB2 folder, files
         print(rdf.runs(t, best="accuracy").text())
+
+Nothing goes to the default graph: each task bundle is a named graph, the workflow run's own records are in
+``<workflow run IRI>/bundle``; so every store (Oxigraph, Virtuoso, Jena) gives the same answers.
 
 Needs the ``rdf`` extra (pyoxigraph; rdflib and the oxigraph server for tests). Importing ``yprov_wf`` does not
 import this package.
@@ -27,14 +30,15 @@ from yprov_wf.rdf.store import LoadResult, load
 VOCABULARY = Path(__file__).with_name("vocabulary.ttl")
 
 
-def open_target(where: str | Path) -> Target:
-    """What to query: an Oxigraph store folder, an http(s) SPARQL endpoint, an RDF file or PROV-JSON files."""
-    return Target.open(where)
+def open_target(where: str | Path, timeout: float | None = None) -> Target:
+    """What to query: an Oxigraph store folder, an http(s) SPARQL endpoint (``timeout``: seconds per answer),
+    an RDF file or PROV-JSON files."""
+    return Target.open(where, timeout=timeout)
 
 
-def query(where: str | Path, sparql: str) -> Table | bool | list[str]:
+def query(where: str | Path, sparql: str, timeout: float | None = None) -> Table | bool | list[str]:
     """Run one SPARQL query on ``where`` (see ``open_target``)."""
-    with Target.open(where) as target:
+    with Target.open(where, timeout=timeout) as target:
         return target.run(sparql)
 
 

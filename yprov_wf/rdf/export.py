@@ -9,7 +9,7 @@ from pathlib import Path
 
 from yprov_wf.layout import atomic_write
 from yprov_wf.rdf import formats
-from yprov_wf.rdf.mapping import Quad, document_quads, user_namespaces
+from yprov_wf.rdf.mapping import Quad, document_quads, top_level_graph, user_namespaces
 from yprov_wf.rdf.sources import read_sources
 from yprov_wf.rdf.terms import OUTPUT_PREFIXES
 
@@ -21,10 +21,13 @@ class RdfDataset:
     quads: list[Quad]
     prefixes: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    #: the graphs of the documents' top-level records (``<workflow run IRI>/bundle``), a subset of ``graphs``
+    workflow_graphs: list[str] = field(default_factory=list)
 
     @property
     def graphs(self) -> list[str]:
-        """The IRIs of the named graphs (one per task bundle), in first-seen order."""
+        """The IRIs of the named graphs (one per task bundle, one for each workflow run's own records), in first-seen
+        order. Nothing is in the default graph."""
         return [g[1:-1] for g in dict.fromkeys(q[3] for q in self.quads) if g]
 
     def nquads(self) -> bytes:
@@ -46,7 +49,7 @@ class RdfDataset:
 
         quads = [(skolem(s), p, skolem(o), g) if s[0] == "_" or o[0] == "_" else (s, p, o, g)
                  for s, p, o, g in self.quads]
-        return RdfDataset(quads, self.prefixes, self.files)
+        return RdfDataset(quads, self.prefixes, self.files, self.workflow_graphs)
 
     def oxigraph_quads(self) -> Iterator[object]:
         """The quads as pyoxigraph ``Quad`` objects (blank node labels kept)."""
@@ -82,12 +85,16 @@ def to_dataset(path: Path) -> RdfDataset:
     quads: dict[Quad, None] = {}
     prefixes = dict(OUTPUT_PREFIXES)
     files = []
+    tops: list[str] = []
     for source in read_sources(Path(path)):
         files.append(source.path)
         for prefix, uri in user_namespaces(source.doc).items():
             prefixes.setdefault(prefix, uri)
         quads.update(dict.fromkeys(document_quads(source.doc, str(source.path))))
-    return RdfDataset(list(quads), prefixes, files)
+        top = top_level_graph(source.doc)
+        if top and top[1:-1] not in tops:
+            tops.append(top[1:-1])
+    return RdfDataset(list(quads), prefixes, files, tops)
 
 
 def serialize(dataset: RdfDataset, format: str = "trig") -> bytes:
@@ -101,7 +108,8 @@ def serialize(dataset: RdfDataset, format: str = "trig") -> bytes:
 def export(path: Path | str, output: Path | str | None = None, format: str = "trig") -> ExportResult:
     """Export the PROV-JSON under ``path`` as PROV-O in ``format``; written atomically to ``output`` if given.
 
-    Each task bundle is a named graph; the workflow and its collection are in the default graph. Turtle cannot
+    Each task bundle is a named graph; the workflow, its tasks and its collection are in the named graph
+    ``<workflow run IRI>/bundle`` (nothing is in the default graph). Turtle cannot
     hold named graphs: the export then merges them and warns (:class:`NamedGraphsFlattened`).
     """
     formats.get(format)  # an unknown format fails before any file is read

@@ -1,7 +1,7 @@
 """Pure mapping from PROV-JSON (parsed dicts) to PROV-O quads: no file format, no I/O.
 
-    document records                → default graph
-    bundle B                        → named graph <B>, plus <B> a prov:Entity, prov:Bundle in the default graph
+    document records                → named graph <workflow run IRI>/bundle (see top_level_graph); no default graph
+    bundle B                        → named graph <B>, with <B> a prov:Entity, prov:Bundle in it
     element attributes              → typed literals (xsd types kept), prov:type → rdf:type, times → xsd:dateTime
     relation used(a, e, t)          → a prov:used e                       (direct)
                                       a prov:qualifiedUsage [a prov:Usage; prov:entity e; prov:atTime t]
@@ -19,6 +19,7 @@ content, so exporting or loading the same files twice gives the same quads (the 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,12 +132,13 @@ class MappingError(ValueError):
 
 
 def document_quads(doc: dict[str, Any], source: str = "<document>") -> Iterator[Quad]:
-    """PROV-O quads of one PROV-JSON document: top-level records in the default graph, one named graph a bundle."""
+    """PROV-O quads of one PROV-JSON document: top-level records in their own named graph (``top_level_graph``),
+    one named graph a bundle; nothing in the default graph."""
     if not isinstance(doc, dict):
         raise MappingError(f"{source}: not a PROV-JSON document (a JSON object is expected)")
     mapper = _Mapper(source)
     prefixes = mapper.prefixes(doc.get("prefix", {}), STANDARD_PREFIXES)
-    yield from mapper.scope(doc, prefixes, _DEFAULT)
+    yield from mapper.scope(doc, prefixes, top_level_graph(doc, mapper, prefixes))
     bundles = doc.get("bundle", {})
     if not isinstance(bundles, dict):
         raise MappingError(f"{source}: 'bundle' must be an object, got {type(bundles).__name__}")
@@ -147,8 +149,40 @@ def document_quads(doc: dict[str, Any], source: str = "<document>") -> Iterator[
         if graph.startswith("_:"):
             raise MappingError(f"{source}: bundle identifier {ident!r} must be an IRI")
         for t in _BUNDLE_TYPES:
-            yield (graph, _RDF_TYPE, t, _DEFAULT)
+            yield (graph, _RDF_TYPE, t, graph)
         yield from mapper.scope(body, mapper.prefixes(body.get("prefix", {}), prefixes), graph)
+
+
+def top_level_graph(doc: dict[str, Any], mapper: _Mapper | None = None, prefixes: _Prefixes | None = None) -> str:
+    """The named graph (``<IRI>``) of a document's top-level records, the workflow-level provenance.
+
+    ``<workflow run IRI>/bundle`` for the document that holds a ``ywf:WorkflowRun`` activity (workflow.json, a
+    merged file), so every store answers the same whatever its default graph does; for a foreign document
+    without one, ``urn:yprov-wf:document:<hash of its top-level records>``; ``""`` for a document with no
+    top-level records (a task file), which then puts nothing in the default graph either.
+    """
+    mapper = mapper or _Mapper("<document>")
+    prefixes = prefixes if prefixes is not None else mapper.prefixes(doc.get("prefix", {}), STANDARD_PREFIXES)
+    runs = []
+    activities = doc.get("activity")
+    for ident, attrs in (activities.items() if isinstance(activities, dict) else ()):
+        for part in attrs if isinstance(attrs, list) else [attrs]:
+            kinds = part.get("prov:type", []) if isinstance(part, dict) else []
+            for kind in kinds if isinstance(kinds, list) else [kinds]:
+                text = kind.get("$") if isinstance(kind, dict) else None
+                try:
+                    if isinstance(text, str) and mapper.node(text, prefixes) == f"<{YWF}WorkflowRun>":
+                        runs.append(mapper.node(ident, prefixes))
+                except MappingError:
+                    continue  # mapping the scope reports it
+    named = sorted(r for r in runs if r.startswith("<"))
+    if named:
+        return f"{named[0][:-1]}/bundle>"
+    top = {k: v for k, v in doc.items() if k not in ("prefix", "bundle")}
+    if not top:
+        return _DEFAULT
+    digest = hashlib.blake2b(json.dumps(top, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+    return f"<urn:yprov-wf:document:{digest}>"
 
 
 def user_namespaces(doc: dict[str, Any]) -> dict[str, str]:

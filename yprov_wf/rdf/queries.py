@@ -4,6 +4,7 @@ metrics, ``uses`` of a dataset. Each is plain SPARQL on the direct PROV-O relati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyoxigraph
@@ -74,11 +75,12 @@ def sparql_lineage(pairs: list[tuple[str, str]]) -> str:
 
 
 def sparql_describe(nodes: list[str]) -> str:
-    """Step 4 of lineage: a name and a value (or location) of each node."""
+    """Step 4 of lineage: the names and values (or locations) of each node, as ``ywf:name`` and ``prov:value``
+    triples (a CONSTRUCT: stores keep numbers whole only in graph results)."""
     v = "VALUES ?node { " + " ".join(f"<{n}>" for n in nodes) + " }"
-    return PREFIXES + f"""SELECT DISTINCT ?node ?name ?value WHERE {{ {v}
-  OPTIONAL {{ ?node ywf:name|ywf:key|ywf:label|ywf:experiment|ywf:modelName ?name }}
-  OPTIONAL {{ ?node prov:value|prov:atLocation ?value }}
+    return PREFIXES + f"""CONSTRUCT {{ ?node ywf:name ?name . ?node prov:value ?value }} WHERE {{ {v}
+  {{ ?node ywf:name|ywf:key|ywf:label|ywf:experiment|ywf:modelName ?name }}
+  UNION {{ ?node prov:value|prov:atLocation ?value }}
 }}"""
 
 
@@ -99,10 +101,13 @@ def lineage(target: Target, thing: str) -> Table:
     found = target.select(sparql_lineage(pairs)).rows
     nodes = sorted({n for _, _, n in found if n and not n.startswith("_:")})
     described: dict[str, tuple[str | None, str | None]] = {}
-    for node, name, value in target.select(sparql_describe(nodes)).rows if nodes else []:
-        old = described.get(node or "", (None, None))
-        described[node or ""] = (min(filter(None, (old[0], name)), default=None),
-                                 min(filter(None, (old[1], value)), default=None))
+    for node, predicate, value in target.triples(sparql_describe(nodes)) if nodes else []:
+        name, val = described.get(node, (None, None))
+        if predicate.endswith("#name"):
+            name = min(filter(None, (name, value)), default=None)
+        else:
+            val = min(filter(None, (val, value)), default=None)
+        described[node] = (name, val)
     types = _types(target, {p for _, p in pairs})
     rows = []
     for entity, role, node in found:
@@ -123,33 +128,49 @@ def _types(target: Target, nodes: set[str]) -> dict[str, str]:
 
 
 def sparql_runs() -> str:
-    return PREFIXES + """SELECT ?run ?workflow ?task ?experiment ?status ?start
-  (GROUP_CONCAT(DISTINCT ?param; separator=" ") AS ?params)
-  (GROUP_CONCAT(DISTINCT ?metric; separator=" ") AS ?metrics) WHERE {
+    """Step 1 of runs: each ML run with its workflow, task, experiment, status and start."""
+    return PREFIXES + """SELECT DISTINCT ?run ?workflow ?task ?experiment ?status ?start WHERE {
   ?run a ywf:MLRun .
   OPTIONAL { ?run ywf:experiment ?experiment }
   OPTIONAL { ?run ywf:status ?status }
   OPTIONAL { ?run prov:startedAtTime ?start }
   OPTIONAL { ?run prov:wasInfluencedBy ?t . ?t a ywf:TaskRun ; ywf:name ?task .
              OPTIONAL { ?t prov:wasInfluencedBy ?w . ?w a ywf:WorkflowRun ; ywf:name ?workflow } }
-  OPTIONAL { ?run prov:used ?p . ?p a ywf:Parameter ; ywf:key ?k ; prov:value ?v .
-             BIND(CONCAT(?k, "=", STR(?v)) AS ?param) }
-  OPTIONAL { ?m prov:wasGeneratedBy ?run ; a ywf:MetricSeries ; ywf:key ?mk ; ywf:last ?last .
-             OPTIONAL { ?m ywf:context ?mc }
-             BIND(CONCAT(?mk, IF(BOUND(?mc), CONCAT("@", ?mc), ""), "=", STR(?last)) AS ?metric) }
-} GROUP BY ?run ?workflow ?task ?experiment ?status ?start ORDER BY ?start ?run"""
+} ORDER BY ?start ?run"""
+
+
+def sparql_run_params() -> str:
+    """Step 2 of runs: every param of every ML run (a CONSTRUCT: stores keep numbers whole only in graphs)."""
+    return PREFIXES + """CONSTRUCT { ?run prov:used ?p . ?p ywf:key ?key ; prov:value ?value } WHERE {
+  ?run a ywf:MLRun ; prov:used ?p . ?p a ywf:Parameter ; ywf:key ?key ; prov:value ?value }"""
+
+
+def sparql_run_metrics() -> str:
+    """Step 3 of runs: the final value of every metric series of every ML run (a CONSTRUCT)."""
+    return PREFIXES + """CONSTRUCT { ?m prov:wasGeneratedBy ?run ; ywf:key ?key ; ywf:last ?last ; ywf:context ?context }
+WHERE { ?m prov:wasGeneratedBy ?run ; a ywf:MetricSeries ; ywf:key ?key ; ywf:last ?last .
+  ?run a ywf:MLRun .
+  OPTIONAL { ?m ywf:context ?context } }"""
+
+
+_RUNS_COLUMNS = ["run", "workflow", "task", "experiment", "status", "start", "params", "metrics"]
 
 
 def runs(target: Target, best: str | None = None, minimize: bool = False) -> Table:
     """Every ML run with its workflow, task, experiment, status, params and final metrics (``key@context=last``).
 
     ``best`` (``key`` or ``key@context``) keeps the runs that have that metric, best first: highest final value,
-    or lowest with ``minimize``; a column with that value is added.
+    or lowest with ``minimize``; a column with that value is added. Three queries (``sparql_runs``,
+    ``sparql_run_params``, ``sparql_run_metrics``) joined here: values are printed from their typed literals,
+    never by the store's own STR(), so every store gives the same cells.
     """
-    table = target.select(sparql_runs())
-    for column in (table.columns.index("params"), table.columns.index("metrics")):
-        for row in table.rows:
-            row[column] = " ".join(sorted((row[column] or "").split()))
+    params = _joined(target.triples(sparql_run_params()), "used", lambda a: f"{a.get('key')}={a.get('value', '')}")
+    metrics = _joined(target.triples(sparql_run_metrics()), "wasGeneratedBy",
+                      lambda a: f"{a.get('key')}{'@' + a['context'] if a.get('context') else ''}={a.get('last', '')}")
+    table = Table(list(_RUNS_COLUMNS))
+    for row in target.select(sparql_runs()).rows:
+        run = row[0] or ""
+        table.rows.append(row + [" ".join(sorted(params.get(run, ()))), " ".join(sorted(metrics.get(run, ())))])
     if best is None:
         return table
     idx = table.columns.index("metrics")
@@ -160,6 +181,24 @@ def runs(target: Target, best: str | None = None, minimize: bool = False) -> Tab
             scored.append((value, row + [repr(value)]))
     scored.sort(key=lambda item: item[0], reverse=not minimize)
     return Table(table.columns + [best], [row for _, row in scored])
+
+
+def _joined(triples: list[tuple[str, str, str | None]], link: str, text: Callable[[dict[str, str]], str],
+            ) -> dict[str, set[str]]:
+    """run → the texts of the nodes (params, metric series) that ``link`` ties to it, from CONSTRUCT triples."""
+    attrs: dict[str, dict[str, str]] = {}
+    owners: list[tuple[str, str]] = []
+    for s, p, o in triples:
+        name = p.rpartition("#")[2]
+        if name == link and p.startswith("http://www.w3.org/ns/prov#"):
+            owners.append((s, o or "") if link == "wasGeneratedBy" else (o or "", s))
+        elif o is not None:
+            attrs.setdefault(s, {})[name] = o
+    out: dict[str, set[str]] = {}
+    for node, run in owners:
+        if "key" in attrs.get(node, {}):
+            out.setdefault(run, set()).add(text(attrs[node]))
+    return out
 
 
 def _metric(metrics: str, wanted: str) -> float | None:

@@ -7,13 +7,17 @@ Local targets query the union of all graphs as the default graph, so a pattern m
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph
 
 from yprov_wf.rdf.errors import SparqlError
+from yprov_wf.rdf.terms import XSD
 
 _RDF_FILES = {".trig": pyoxigraph.RdfFormat.TRIG, ".nq": pyoxigraph.RdfFormat.N_QUADS,
               ".jsonld": pyoxigraph.RdfFormat.JSON_LD, ".ttl": pyoxigraph.RdfFormat.TURTLE,
@@ -42,26 +46,36 @@ class Table:
 
 
 class Target:
-    """Something to run SPARQL on: ``Target.open(path_or_url)``; use as a context manager."""
+    """Something to run SPARQL on: ``Target.open(path_or_url)``; use as a context manager.
 
-    def __init__(self, store: pyoxigraph.Store | None = None, endpoint: str | None = None) -> None:
-        self.store, self.endpoint = store, endpoint
+    ``runner`` makes any other engine a target: a function from SPARQL text to SPARQL 1.1 JSON results (a dict),
+    or for CONSTRUCT a list of pyoxigraph triples, e.g. one that runs Jena's ``tdb2.tdbquery``.
+    """
+
+    def __init__(self, store: pyoxigraph.Store | None = None, endpoint: str | None = None,
+                 runner: Callable[[str], Any] | None = None, timeout: float | None = None) -> None:
+        self.store, self.endpoint, self.runner, self.timeout = store, endpoint, runner, timeout
 
     @classmethod
-    def open(cls, where: str | Path) -> Target:
-        """A store folder (opened read-only), an http(s) SPARQL endpoint, an RDF file, or PROV-JSON files."""
+    def open(cls, where: str | Path, timeout: float | None = None) -> Target:
+        """A store folder (opened read-only), an http(s) SPARQL endpoint, a Jena TDB2 folder (``yprov_wf.rdf.tdb2``),
+        an RDF file, or PROV-JSON files."""
         from yprov_wf.rdf.store import is_store
 
         text = str(where)
         if text.startswith(("http://", "https://")):
             from yprov_wf.rdf.endpoint import check_url
 
-            return cls(endpoint=check_url(text))
+            return cls(endpoint=check_url(text), timeout=timeout)
         path = Path(where)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist")
         if is_store(path):
             return cls(store=pyoxigraph.Store.read_only(str(path)))
+        from yprov_wf.rdf import tdb2
+
+        if tdb2.is_tdb2(path):
+            return cls(runner=tdb2.runner(path))
         store = pyoxigraph.Store()
         if path.is_file() and path.suffix in _RDF_FILES:
             try:
@@ -87,12 +101,33 @@ class Target:
             raise SparqlError("expected a SELECT query")
         return result
 
+    def triples(self, sparql: str) -> list[tuple[str, str, str | None]]:
+        """Run a CONSTRUCT query: (subject, predicate, object) texts, the objects printed as ``literal_text`` does.
+
+        The ready queries fetch numbers this way: every store writes a graph result with the number's full
+        precision (Virtuoso's SELECT results keep 6 digits of a double, its Turtle keeps them all).
+        """
+        result = self._answer(sparql)
+        if not isinstance(result, list):
+            raise SparqlError("expected a CONSTRUCT query")
+        return [(_text(t.subject) or "", _text(t.predicate) or "", _text(t.object)) for t in result]
+
     def run(self, sparql: str) -> Table | bool | list[str]:
         """Run any query: a Table (SELECT), a bool (ASK) or N-Triples lines (CONSTRUCT, DESCRIBE)."""
+        result = self._answer(sparql)
+        if isinstance(result, list):
+            return [str(t) + " ." for t in result]
+        return result
+
+    def _answer(self, sparql: str) -> Table | bool | list[Any]:
+        """A Table, a bool, or pyoxigraph triples."""
+        if self.runner is not None:
+            return _from_json(self.runner(sparql))
         if self.endpoint is not None:
             from yprov_wf.rdf import endpoint
 
-            return _from_json(endpoint.query(self.endpoint, sparql))
+            options = {} if self.timeout is None else {"timeout": self.timeout}
+            return _from_json(endpoint.query(self.endpoint, sparql, **options))
         assert self.store is not None
         try:
             result = self.store.query(sparql, use_default_graph_as_union=True)
@@ -105,7 +140,7 @@ class Target:
         if isinstance(result, pyoxigraph.QuerySolutions):
             columns = [v.value for v in result.variables]
             return Table(columns, [[_text(s[c]) for c in columns] for s in result])
-        return [str(t) + " ." for t in result]
+        return list(result)
 
 
 def _text(term: Any) -> str | None:
@@ -113,12 +148,63 @@ def _text(term: Any) -> str | None:
         return None
     if isinstance(term, pyoxigraph.BlankNode):
         return f"_:{term.value}"
+    if isinstance(term, pyoxigraph.Literal):
+        return literal_text(term.value, term.datatype.value)
     return str(term.value)
 
 
-def _from_json(result: Any) -> Table | bool | list[str]:
+_INTEGERS = frozenset(XSD + t for t in ("integer", "int", "long", "short", "byte", "nonNegativeInteger",
+                                        "positiveInteger", "nonPositiveInteger", "negativeInteger", "unsignedLong",
+                                        "unsignedInt", "unsignedShort", "unsignedByte"))
+_DATETIME = re.compile(r"(-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
+
+
+def literal_text(value: str, datatype: str | None) -> str:
+    """A literal's text from its value and type, the same whichever store printed it.
+
+    Booleans are ``true``/``false`` (Virtuoso prints 1/0); doubles, floats and decimals are the shortest text
+    that reads back as the same double (Python's ``repr``: Oxigraph prints ``0.30000000000000004``, Virtuoso's
+    Turtle ``0.30000000000000004441``, as a decimal), or ``NaN``, ``INF``, ``-INF``; integers lose ``+`` and
+    leading zeros; a dateTime with a time zone is in UTC with ``Z``, its fraction without trailing zeros.
+    Anything that does not parse is left as it is. (Virtuoso's SELECT results keep only 6 digits of a double:
+    no client can restore them, so the ready queries fetch numbers with CONSTRUCT.)
+    """
+    if datatype is None or datatype == XSD + "string":
+        return value
+    try:
+        if datatype == XSD + "boolean":
+            return {"1": "true", "true": "true", "0": "false", "false": "false"}.get(value.strip(), value)
+        if datatype in (XSD + "double", XSD + "float", XSD + "decimal"):
+            number = float(value)
+            if number != number:
+                return "NaN"
+            if number in (float("inf"), float("-inf")):
+                return "INF" if number > 0 else "-INF"
+            return repr(number)
+        if datatype in _INTEGERS:
+            return str(int(value))
+        if datatype == XSD + "dateTime":
+            return _datetime_text(value)
+    except (ValueError, OverflowError):
+        return value
+    return value
+
+
+def _datetime_text(value: str) -> str:
+    found = _DATETIME.fullmatch(value.strip())
+    if found is None:
+        return value
+    base, fraction, zone = found.groups()
+    fraction = (fraction or "").rstrip("0")
+    if zone and zone != "Z":
+        moment = datetime.fromisoformat(base + zone).astimezone(timezone.utc)
+        base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return base + (f".{fraction}" if fraction else "") + ("Z" if zone else "")
+
+
+def _from_json(result: Any) -> Table | bool | list[Any]:
     if isinstance(result, list):
-        return [str(t) + " ." for t in result]
+        return result
     if "boolean" in result:
         return bool(result["boolean"])
     columns = result.get("head", {}).get("vars", [])
@@ -127,8 +213,14 @@ def _from_json(result: Any) -> Table | bool | list[str]:
         row = []
         for c in columns:
             cell = binding.get(c)
-            row.append(None if cell is None else (f"_:{cell['value']}" if cell.get("type") == "bnode"
-                                                   else cell["value"]))
+            if cell is None:
+                row.append(None)
+            elif cell.get("type") == "bnode":
+                row.append(f"_:{cell['value']}")
+            elif cell.get("type") in ("literal", "typed-literal"):
+                row.append(literal_text(cell["value"], cell.get("datatype")))
+            else:
+                row.append(cell["value"])
         rows.append(row)
     return Table(columns, rows)
 

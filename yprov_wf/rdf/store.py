@@ -40,8 +40,8 @@ def open_store(path: Path | str, read_only: bool = False) -> pyoxigraph.Store:
 def load_dataset(store: pyoxigraph.Store, dataset: RdfDataset) -> None:
     """Put the dataset into ``store``: each of its named graphs replaces the one of the same name.
 
-    Default-graph quads are added: the store is a set, and blank nodes are loaded as skolem IRIs derived from
-    their content (``RdfDataset.skolemized``), so loading the same run twice changes nothing.
+    Blank nodes are loaded as skolem IRIs derived from their content (``RdfDataset.skolemized``), so loading the
+    same run twice changes nothing.
     """
     for graph in dataset.graphs:
         if store.contains_named_graph(pyoxigraph.NamedNode(graph)):

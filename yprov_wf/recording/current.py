@@ -1,6 +1,6 @@
-"""Which workflow, task and run are current: contextvars first, so concurrent threads and asyncio
-tasks each record into their own scope; and the process-wide list of open scopes, used to close them
-at exit and to find the one open scope from a thread that was started without a copied context."""
+"""Which workflow, task and run are current: contextvars only, so concurrent threads and asyncio
+tasks each record into their own scope (a thread started without a copied context has none); and the
+process-wide list of open scopes, used only to close them at exit."""
 
 from __future__ import annotations
 
@@ -58,13 +58,6 @@ def _forget_in_fork_child() -> None:
     scopes, _open[:] = list(_open), []
     for scope in scopes:
         scope.forked()
-
-
-def only_open(kind: type) -> Any:
-    """The single open scope of ``kind`` in this process, or None when there are none or several."""
-    with _lock:
-        found = [s for s in _open if isinstance(s, kind)]
-    return found[0] if len(found) == 1 else None
 
 
 def count_open(kind: type) -> int:

@@ -11,7 +11,8 @@ from yprov_wf.recording.records import ParamRecord
 from yprov_wf.values import check_text, clean_text
 
 
-def add_param(params: list[ParamRecord], key: str, value: Any, emit: Callable[[ParamRecord], None]) -> None:
+def add_param(params: list[ParamRecord], key: str, value: Any, emit: Callable[[ParamRecord], None],
+              context: str | None = None) -> None:
     """Render ``value`` and ``emit`` it, unless ``key`` already holds it; another value is a ValueError."""
     if not isinstance(key, str) or not key:
         raise TypeError(f"param key must be a non-empty str, got {key!r}")
@@ -24,7 +25,7 @@ def add_param(params: list[ParamRecord], key: str, value: Any, emit: Callable[[P
             if p.value == rendered and p.type == type_name:
                 return
             raise ValueError(f"param {key!r} was already logged as {p.value!r}; cannot change it to {rendered!r}")
-    emit(ParamRecord(key, rendered, type_name))
+    emit(ParamRecord(key, rendered, type_name, context))
 
 
 def param_records(params: Mapping[str, Any]) -> list[ParamRecord]:

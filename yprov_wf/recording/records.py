@@ -24,10 +24,14 @@ STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, CRASHED, MISSING)
 
 @dataclass(slots=True)
 class DataRecord:
-    """A file or an in-memory value that a task used or generated, identified by its sha256.
+    """A file or an in-memory value that a task used or generated: one generation, its digest an attribute.
 
     ``path`` is set for files (absolute, or relative to the workflow run folder for its own files);
     values (a task's result, a tensor argument) have a ``name`` and a readable ``description`` instead.
+    ``entity`` is the PROV entity's local id: given to each output when it is recorded (one generation);
+    on an input, the output it is when the caller knows (a record that ``log_output`` returned), else
+    None (the input's own entity; ``workflow.json`` links a file to the generation it read).
+    ``time`` is when it was used or generated (None: the task's start or end).
     """
 
     path: str | None
@@ -35,6 +39,8 @@ class DataRecord:
     size: int
     name: str | None = None
     description: str | None = None
+    entity: str | None = None
+    time: float | None = None
 
 
 @dataclass(slots=True)
@@ -42,6 +48,7 @@ class ParamRecord:
     key: str
     value: Scalar
     type: str  # the Python type name of the original value
+    context: str | None = None  # yProv4ML 2.x/3.x log_param(key, value, context)
 
 
 @dataclass(slots=True)
@@ -130,7 +137,7 @@ class RunRecord:
     experiment: str
     started: float
     rank: int = 0
-    world_size: int = 1
+    world_size: int | None = 1  # None: a rank given without a world size
     collect_all_processes: bool = False
     device: str | None = None
     status: str = RUNNING

@@ -93,6 +93,8 @@ def _recover_task(wdir: WorkflowDir, journal: Path) -> tuple[TaskRecord, float |
             if run.status == RUNNING or (run.metrics_file is None and metric_logs(wdir, run.run_id)):
                 run.series, run.metrics_file = finalize_run_metrics(wdir, run.run_id)
             if run.status == RUNNING:
+                # no earlier than its last recorded point (file times can lag the clock's)
+                ended = max([ended, *(s.last_time for s in run.series if s.last_time is not None)])
                 run.status, run.ended = CRASHED, ended
                 run.error = "the process died before end_run (recovered from the journal)"
         if task.status == RUNNING:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf import describe
+from yprov_wf.collectors.system import cpu_baseline
 from yprov_wf.context import as_context
 from yprov_wf.errors import warn_degraded
 from yprov_wf.layout import WorkflowDir, digest_path, new_run_id, safe_name, sha256_file
@@ -32,7 +33,8 @@ from yprov_wf.recording.records import (
     SourceRecord,
 )
 from yprov_wf.recording.scopes import PathLike, TaskScope
-from yprov_wf.values import check_text, check_time, clean_text
+from yprov_wf.timestamps import when
+from yprov_wf.values import check_text, clean_text
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Run:
     """One ML run. Use the module-level functions (``yprov_wf.log_metric``…) or this object's methods."""
 
     def __init__(self, task: TaskScope, experiment: str, *, save_after_n_logs: int = 100, rank: int = 0,
-                 world_size: int = 1, collect_all_processes: bool = False, owns_task: bool = False,
+                 world_size: int | None = 1, collect_all_processes: bool = False, owns_task: bool = False,
                  device: str | None = None) -> None:
         self.task = task
         self.workflow = task.workflow
@@ -59,10 +61,12 @@ class Run:
         self.record = RunRecord(run_id=self.run_id, experiment=experiment, started=time.time(), rank=rank,
                                 world_size=world_size, collect_all_processes=collect_all_processes, device=device)
         self._started_perf = time.perf_counter()
+        self.cpu_baseline = cpu_baseline()  # the CPU counters when the run started (first log_system_metrics)
         store_cls = MetricStore if (rank == 0 or collect_all_processes) else NullMetricStore
         self.metrics = store_cls(self.workflow.dir.metrics_log(self.run_id), save_after_n_logs,
                                  self.workflow.degrade)
         self._model_sources: dict[int, str] = {}
+        self._metric_sources: dict[tuple[str, str | None], str] = {}
         self._flops_epoch: dict[tuple[str, str | None], int] = {}  # FLOPs of the batches since the last epoch total
         self._token = None
         self._collectors: Any = None
@@ -135,6 +139,8 @@ class Run:
                 self.workflow.drop(f"the metric series of run {self.run_id!r}", exc, self.task)
             if result is not None:
                 (series, metrics_file), finalized = result, True
+        for s in series:
+            s.source = self._metric_sources.get((s.key, s.context))
         self.task.emit("run_closed", {
             "run_id": self.run_id, "status": status, "ended": time.time(), "error": error,
             "series": [encode(s) for s in series], "metrics_file": encode(metrics_file) if metrics_file else None,
@@ -160,9 +166,15 @@ class Run:
         self.end(*current.exit_status(exc))
 
     # -- records -------------------------------------------------------------------------------------
-    def log_param(self, key: str, value: Any) -> None:
+    def log_param(self, key: str, value: Any, context: Any = None) -> None:
         add_param(self.record.params, key, value,
-                   lambda p: self.task.emit("param", {"run_id": self.run_id, **encode(p)}))
+                  lambda p: self.task.emit("param", {"run_id": self.run_id, **encode(p)}), as_context(context))
+
+    def set_metric_source(self, key: str, context: Any, source: str) -> None:
+        """Record where the values of series (key, context) come from (a library, a collector, a function)."""
+        if not isinstance(source, str) or not source:
+            raise TypeError(f"metric {key!r}: source must be a non-empty str, got {source!r}")
+        self._metric_sources[(key, as_context(context))] = source[:200]
 
     def log_metric(self, key: str, value: float, context: Any = None, step: int | None = None,
                    timestamp: float | None = None) -> None:
@@ -173,9 +185,9 @@ class Run:
                      name: str | None = None) -> Path | None:
         """Copy a file or folder into the provenance folder and record it with its sha256. Returns where
         the copy went, or None when it could not be made (warned; the rest of the run is recorded)."""
+        at, step = when(timestamp, time.time(), "artifact timestamp"), _step(step)
         src = self._check_source(path)
         ctx = as_context(context)
-        when, step = _when(timestamp), _step(step)
         label = check_text(name, "artifact name") if name is not None else src.name
         dest = _unique(self.workflow.dir.artifacts(self.run_id) / safe_name(label, "artifact name"))
         result = self._copy_in(f"artifact {label!r}", src, dest)
@@ -183,7 +195,7 @@ class Run:
             return None
         digest, size = result
         rec = ArtifactRecord(name=label, path=self._relative(dest), sha256=digest, size=size,
-                             source=clean_text(str(src)), is_input=is_input, context=ctx, step=step, time=when)
+                             source=clean_text(str(src)), is_input=is_input, context=ctx, step=step, time=at)
         self.task.emit("artifact", {"run_id": self.run_id, **encode(rec)})
         return dest
 
@@ -192,8 +204,9 @@ class Run:
         """Save the model's current weights as the next version of ``model_name`` (a prov:Revision of the
         previous one); a path (e.g. a checkpoint file) is copied as that version. Returns the file written,
         or None when it could not be written (warned; e.g. a model that cannot be pickled)."""
+        at = when(timestamp, time.time(), "model version timestamp")
         ctx = as_context(context)
-        when, step = _when(timestamp), _step(step)
+        step = _step(step)
         folder = safe_name(check_text(model_name, "model name"), "model name")
         version = 1 + sum(1 for v in self.record.model_versions if v.model_name == model_name)
         what = f"model version {model_name!r} v{version}"
@@ -210,22 +223,30 @@ class Run:
             return None
         digest, size = result
         rec = ModelVersionRecord(model_name=model_name, version=version, path=self._relative(dest),
-                                 sha256=digest, size=size, context=ctx, step=step, time=when)
+                                 sha256=digest, size=size, context=ctx, step=step, time=at)
         self.task.emit("model_version", {"run_id": self.run_id, **encode(rec)})
         self._model_sources[id(model)] = f"{model_name}/{version}"
         return dest
 
-    def log_model(self, model: Any, model_label: str) -> Path | None:
-        """Save the final model with its parameter count, memory and layer summary; None when it could
-        not be written (warned)."""
+    def log_model(self, model: Any, model_label: str, *, info: bool = True, layers: bool = False) -> Path | None:
+        """Save the final model with its parameter count, memory and layer summary (``info``; with
+        yProv4ML's training-memory estimate), and with ``layers`` each layer's shapes and dtype; None when
+        it could not be written (warned)."""
         label = safe_name(check_text(model_label, "model label"), "model label")
         dest = _unique(self.workflow.dir.artifacts(self.run_id) / "models" / f"{label}.pt")
+        summary = describe.model_summary(model)
+        if not info:
+            summary = {"modelClass": summary["modelClass"]}
+        elif "memoryBytes" in summary:  # + fp32 gradient and one fp32 optimiser state per trainable parameter
+            summary["trainingMemoryBytes"] = summary["memoryBytes"] + 8 * summary["trainableParameterCount"]
+        if layers:
+            summary["layerDetails"] = describe.layer_details(model)
         result = self._save(f"model {model_label!r}", model, dest)
         if result is None:
             return None
         digest, size = result
         rec = ModelRecord(label=model_label, path=self._relative(dest), sha256=digest, size=size, time=time.time(),
-                          summary=describe.model_summary(model), revision_of=self._model_sources.get(id(model)))
+                          summary=summary, revision_of=self._model_sources.get(id(model)))
         self.task.emit("model", {"run_id": self.run_id, **encode(rec)})
         return dest
 
@@ -477,10 +498,6 @@ def _unique(dest: Path) -> Path:
         n += 1
         candidate = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
     return candidate
-
-
-def _when(timestamp: float | None) -> float:
-    return time.time() if timestamp is None else check_time(timestamp, "timestamp")
 
 
 def _step(step: Any) -> int | None:

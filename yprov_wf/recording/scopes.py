@@ -21,7 +21,8 @@ from yprov_wf.collectors.run_collectors import check_interval, check_names
 from yprov_wf.environment import InBackground, runtime_environment
 from yprov_wf.errors import warn_degraded
 from yprov_wf.layout import WorkflowDir, atomic_write, digest_path, new_run_id, new_workflow_run_id, safe_name
-from yprov_wf.prov.vocabulary import check_namespace
+from yprov_wf.prov.dataflow import GenerationIndex
+from yprov_wf.prov.vocabulary import check_namespace, output_id
 from yprov_wf.recording import current
 from yprov_wf.recording.journal import Journal, apply, encode
 from yprov_wf.recording.params import add_param, param_records
@@ -166,6 +167,7 @@ class WorkflowScope(_Scope):
         self.broken = False
         self.tasks: list[TaskScope] = []
         self._written_ids: set[str] = set()  # task ids recorded by this process (see claim_task_id)
+        self.generations = GenerationIndex()  # file outputs recorded in this process (see prov.dataflow)
 
     def _fresh(self, fn, args, kwargs) -> WorkflowScope:
         return WorkflowScope(self.name, namespace=self.namespace, save_dir=self.save_dir,
@@ -321,14 +323,20 @@ class WorkflowScope(_Scope):
         error = current.error_record(error) if error is not None else None
         if self.broken:
             return None
+        task_id = self.claim_task_id(safe_name(run_id, "task run id")) if run_id is not None else new_run_id(name)
+        outs = [file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()]
+        for i, rec in enumerate(outs):
+            rec.entity = output_id(task_id, i)
+        ins = [_data_record(i, None, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
+               for i in _paths_or_records(inputs)]
+        self.generations.link(ins, started)
+        self.generations.add(task_id, outs, ended)
         record = TaskRecord(
-            task_id=self.claim_task_id(safe_name(run_id, "task run id")) if run_id is not None else new_run_id(name),
+            task_id=task_id,
             name=_check_name(name, "task name"), workflow_id=self.record.workflow_id, workflow_name=self.name,
             namespace=self.namespace, started=started, attempt=attempt, host=socket.gethostname(),
             pid=os.getpid(), status=status, ended=ended, error=error, params=param_records(params or {}),
-            inputs=[i if isinstance(i, DataRecord) else file_record(Path(i)) for i in _paths_or_records(inputs)],
-            outputs=[file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()],
-            attributes=_attributes(attributes),
+            inputs=ins, outputs=outs, attributes=_attributes(attributes),
         )
         self.io(write_task_file, self.dir, record)
         return record
@@ -409,7 +417,7 @@ class TaskScope(_Scope):
         missing = [str(p) for p in self.inputs if not p.exists()]
         if missing:
             raise FileNotFoundError(f"task {self.name!r}: input file(s) not found: {', '.join(missing)}")
-        wf = self._parent or current.workflow_var.get() or current.only_open(WorkflowScope)
+        wf = self._parent or current.workflow_var.get()
         if wf is None:
             joined = os.environ.get(RUN_DIR_ENV)
             wf = (join_workflow(joined) if joined else
@@ -427,8 +435,8 @@ class TaskScope(_Scope):
             self.energy = energy_enabled(wf.energy)
         if self.energy_country is None:
             self.energy_country = wf.energy_country
-        self._enter_context()
         self.run_id = wf.claim_task_id(self.run_id) if self.run_id else new_run_id(self.name)
+        self._enter_context()
         wf.tasks.append(self)
         self.record = TaskRecord(
             task_id=self.run_id, name=self.name, workflow_id=wf.record.workflow_id,
@@ -437,6 +445,7 @@ class TaskScope(_Scope):
             params=param_records(self.params),
             inputs=[file_record(p) for p in self.inputs], attributes=dict(self.attributes),
         )
+        wf.generations.link(self.record.inputs, self.record.started)
         self.journal = Journal(wf.dir.task_journal(self.run_id))
         wf.io(self.journal.append, "task_opened", encode(self.record))
         if self.energy:
@@ -461,17 +470,23 @@ class TaskScope(_Scope):
         return {**self.workflow.environment, PARENT_TASK_ENV: self.record.task_id}
 
     def log_input(self, item: Any, name: str | None = None, *, value: bool = False) -> DataRecord:
-        """Record a file (a path) or an in-memory value the task used, identified by its sha256.
-        ``value=True`` records a str or path as a value rather than the file it names."""
-        rec = _data_record(item, name, value)
+        """Record a file (a path) or an in-memory value the task used (its sha256 an attribute).
+        ``value=True`` records a str or path as a value rather than the file it names. A record that
+        another task's :meth:`log_output` returned links this task to that very generation."""
+        rec = _data_record(item, name, value, keep_entity=True)
+        rec.time = time.time()
+        self.workflow.generations.link([rec], rec.time)
         self.emit("task_input", encode(rec))
         return rec
 
     def log_output(self, item: Any, name: str | None = None, *, value: bool = False) -> DataRecord:
-        """Record a file (a path) or a value (e.g. the task's result) the task generated; ``value`` as in
-        :meth:`log_input`."""
+        """Record a file (a path) or a value (e.g. the task's result) the task generated: a new entity,
+        one generation; ``value`` as in :meth:`log_input`. Pass the returned record to a consumer's
+        :meth:`log_input` to link the two."""
         rec = _data_record(item, name, value)
+        rec.entity, rec.time = output_id(self.record.task_id, len(self.record.outputs)), time.time()
         self.emit("task_output", encode(rec))
+        self.workflow.generations.add(self.record.task_id, [rec], rec.time)
         return rec
 
     def set_attribute(self, name: str, value: Scalar) -> None:
@@ -479,6 +494,14 @@ class TaskScope(_Scope):
         value = check_scalar(value, f"attribute {name!r}")
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
+
+    def amend(self, **attributes: Scalar) -> None:
+        """Set attributes of the attempt after it closed (an engine's later verdict, e.g. a task rolled back
+        with its transaction) and rewrite its bundle; the workflow's collection reads it when it closes."""
+        for name, value in attributes.items():
+            self.set_attribute(name, value)
+        if self.closed:
+            self.workflow.io(write_task_file, self.workflow.dir, self.record)
 
     def close(self, status: str = COMPLETED, error: str | None = None, *, ended: float | None = None) -> None:
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
@@ -490,6 +513,8 @@ class TaskScope(_Scope):
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
         wf = self.workflow
         outputs = [file_record(p) for p in self.outputs if p.exists()]
+        for i, rec in enumerate(outputs, start=len(self.record.outputs)):
+            rec.entity = output_id(self.record.task_id, i)
         ended = time.time() if ended is None else check_time(ended, "ended")
         if self._energy is not None:
             try:
@@ -498,6 +523,7 @@ class TaskScope(_Scope):
                 warn_once("energy", f"could not total the task's energy ({type(exc).__name__}: {exc})")
         self.emit("task_closed", {"status": status, "ended": ended, "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
+        wf.generations.add(self.record.task_id, outputs, ended)
         wf.io(write_task_file, wf.dir, self.record)
         self.journal.close()
         if not wf.broken and wf.dir.task_file(self.record.task_id).exists():  # else recover rebuilds it
@@ -519,7 +545,9 @@ def _wait_for_task_files(wdir: WorkflowDir, expected: int) -> None:
 def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
     from yprov_wf.prov.mapping import task_document, to_json
 
-    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task)))
+    # no fsync per task (it alone costs more than the rest of a task's recording): like the journals,
+    # task files survive a killed process; workflow.json, written last, is fsynced
+    atomic_write(wdir.task_file(task.task_id), to_json(task_document(task)), durable=False)
 
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
@@ -555,9 +583,10 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
             if isinstance(v, (str, int, float, bool, Path)) or v is None}
 
 
-def _data_record(item: Any, name: str | None, value: bool = False) -> DataRecord:
+def _data_record(item: Any, name: str | None, value: bool = False, keep_entity: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
-        return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description)
+        return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description,
+                          entity=item.entity if keep_entity else None)
     if isinstance(item, (str, os.PathLike)) and not value:
         rec = file_record(Path(item))
         rec.name = name

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from yprov_wf.prov import dataflow
 from yprov_wf.recording.records import COMPLETED, FAILED, RUNNING, RunRecord, TaskRecord, WorkflowRecord
 from yprov_wf.viz.runs import series_name
 
@@ -82,15 +83,17 @@ def build_graph(workflow: WorkflowRecord | None, tasks: Sequence[TaskRecord], le
                 _task(_Canvas(sub, labels=not compact), task, tid, level)
             if wid is not None and not compact:
                 w.edge(tid, wid, label="wasStartedBy")
+    flow = dataflow.resolve(tasks)  # one node per generation; a use joins the generation it read
     for task in tasks:
         tid = f"task:{task.task_id}"
-        for f in task.inputs:
-            g.edge(tid, _file(g, files, f), label="used")
-        for f in task.outputs:
-            g.edge(_file(g, files, f), tid, label="wasGeneratedBy")
-    producers = {f.sha256: t.task_id for t in tasks for f in t.outputs}
+        for i, f in enumerate(task.outputs):
+            g.edge(_file(g, files, dataflow.output_entity(task, i), f), tid, label="wasGeneratedBy")
     for task in tasks:
-        for upstream in sorted({producers[f.sha256] for f in task.inputs if f.sha256 in producers} - {task.task_id}):
+        tid = f"task:{task.task_id}"
+        for i, f in enumerate(task.inputs):
+            gen = flow.get((task.task_id, i))
+            g.edge(tid, _file(g, files, gen.entity if gen else dataflow.input_entity(task, i), f), label="used")
+        for upstream in sorted(dataflow.informants(task, flow)):
             g.edge(f"task:{task.task_id}", f"task:{upstream}", label="wasInformedBy", style="dashed")
     return dg
 
@@ -184,10 +187,10 @@ def _params_node(c: Any, nid: str, owner: str, params: list[tuple[str, Any]]) ->
     c.edge(owner, nid, label="used")
 
 
-def _file(g: Any, files: dict[str, str], f: Any) -> str:
-    fid = files.get(f.sha256)
+def _file(g: Any, files: dict[str, str], entity: str, f: Any) -> str:
+    fid = files.get(entity)
     if fid is None:
-        fid = files[f.sha256] = f"file:{f.sha256}"
+        fid = files[entity] = f"file:{entity}"
         name = f.name or (Path(f.path).name if f.path else "value")
         g.node(fid, _label(name, f"sha256 {f.sha256[:12]}…"), **_entity())
     return fid

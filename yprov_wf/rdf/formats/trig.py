@@ -1,4 +1,4 @@
-"""TriG: the default graph plus one named graph per task bundle, with prefixes."""
+"""TriG: one named graph per task bundle and one for the workflow run's own records, with prefixes."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ def _write(dataset, stream) -> None:
     graphs = dataset.graphs
     if graphs:
         warnings.warn(NamedGraphsFlattened(
-            f"turtle cannot hold named graphs: the {len(graphs)} task bundle graph(s) were merged into one graph "
+            f"turtle cannot hold named graphs: the {len(graphs)} named graph(s) (task bundles, workflow) were merged into one graph "
             "(which bundle a statement came from is lost; use trig, nquads or jsonld to keep it)"), stacklevel=3)
     stream.write("".join(render(dataset.quads, dataset.prefixes, named_graphs=False)).encode("utf-8"))
 
