@@ -54,8 +54,33 @@ def train(x: int) -> float:
         yp.log_metric("loss", 0.5 / x, yp.Context.TRAINING, step=0)
     return 0.5 / x
 
+@pyp.task
+def batches(n: int):
+    yield from range(n)
+
+@pyp.task
+def stage() -> int:
+    return 1
+
+@stage.on_rollback
+def unstage(txn):
+    pass
+
+@pyp.task
+def check() -> None:
+    raise ValueError("the check fails, the transaction rolls back")
+
 @pyp.flow(save_dir="{save_dir}", namespace=NS)
 def pipeline(n: int = 2) -> float:
+    from prefect.transactions import transaction
+
+    list(batches(n))
+    try:  # Prefect's transactions doc example: a failing task rolls the staged one back
+        with transaction():
+            stage()
+            check()
+    except ValueError:
+        pass
     return train(flaky(n))
 '''
 
@@ -256,7 +281,7 @@ def test_the_engines_own_terms_are_checked(exports):
     """The integrations' attributes are among what the two tests above check."""
     used = {p for ds in exports.values() for _, p, _ in _triples(ds)}
     for term in ("runCount", "flowRunId", "taskRunId", "prefectState", "jobKey", "logFiles", "configMd5", "rank",
-                 "sha256", "softwareVersion", "path"):
+                 "sha256", "softwareVersion", "path", "yieldedCount", "rolledBack"):
         assert YWF[term] in used, term
 
 
