@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -228,7 +229,9 @@ def test_prefect_flow_crate_holds_the_flow_file_and_passes_the_validator(prefect
     assert c.mainEntity["sha256"] == hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     assert [s["name"] for s in _list(c.mainEntity["step"])] == ["load", "fit"]
     (organize,) = [e for e in c.contextual_entities if e.type == "OrganizeAction"]
-    assert organize["instrument"]["name"] == "prefect" and organize["instrument"]["softwareVersion"]
+    engine, *others = _list(organize["instrument"])  # the engine first, then yprov-wf
+    assert engine["name"] == "prefect" and engine["softwareVersion"]
+    assert [o["name"] for o in others] == ["yprov-wf"]
     assert c.root_dataset["license"].id == NO_LICENSE
     assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
@@ -398,6 +401,57 @@ def small_run(tmp_path) -> Path:
         with yp.task("t", params={"k": 1}):
             pass
     return wf.dir.root
+
+
+def _actions(c: ROCrate, kind: str = "CreateAction") -> list:
+    return [e for e in c.contextual_entities if kind in _types(e)]
+
+
+def test_the_person_who_ran_it_is_author_and_agent_of_every_action(crate, validator_cache):
+    c, root, target = crate
+    (person,) = [a for a in yp.load(root)[0].agents if a.role == "person"]
+    author = c.root_dataset["author"]
+    assert author.id == f"#person-{person.name}" and author.type == "Person" and author["name"] == person.name
+    actions = _actions(c)
+    assert len(actions) >= 3 and {a["agent"].id for a in actions} == {author.id}  # workflow, task, ML runs
+    (organize,) = _actions(c, "OrganizeAction")
+    software = {s["name"]: s for s in _list(organize["instrument"])}
+    assert software["yprov-wf"]["softwareVersion"] == yp.__version__
+    assert software["Python"]["softwareVersion"] == platform.python_version()
+    assert "ro-crate-1.1_22.2" not in deliberate_findings() and "process-run-crate-0.5_8.6" not in \
+        deliberate_findings()  # so the validator (test above) found an author and agents
+
+
+def test_an_orcid_is_the_persons_id_and_no_user_means_no_author(tmp_path):
+    orcid = "https://orcid.org/0000-0002-1825-0097"  # ORCID's own example iD
+    for user, expected in ((orcid, orcid), (False, None)):
+        with yp.workflow("who", namespace=NS, save_dir=tmp_path / str(bool(user)) / "prov", user=user) as wf:
+            with yp.task("t"):
+                with yp.start_run(NS, "e"):
+                    yp.log_metric("m", 1.0, step=0)
+        target = tmp_path / f"{bool(user)}.zip"
+        write_crate(wf.dir.root, target, workflow_file=__file__)
+        c = ROCrate(target)
+        people = [e for e in c.contextual_entities if e.type == "Person"]
+        if expected is None:
+            assert people == [] and c.root_dataset.get("author") is None
+            assert all(a.get("agent") is None for a in _actions(c))
+        else:
+            assert [p.id for p in people] == [orcid] and c.root_dataset["author"].id == orcid
+            assert {a["agent"].id for a in _actions(c)} == {orcid}
+
+
+def test_a_launcher_is_an_instrument_of_the_orchestration(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    with yp.workflow("slurm", namespace=NS, save_dir=tmp_path / "prov") as wf:
+        with yp.task("t"):
+            pass
+    target = tmp_path / "s.zip"
+    write_crate(wf.dir.root, target, workflow_file=__file__)
+    (organize,) = _actions(ROCrate(target), "OrganizeAction")
+    (slurm,) = [s for s in _list(organize["instrument"]) if s["name"] == "slurm"]
+    assert slurm.id == "https://slurm.schedmd.com/" and "4242.0" in slurm["description"]
 
 
 @pytest.mark.parametrize("given, ident, props", [
