@@ -191,7 +191,8 @@ def test_failed_run_crate_says_so_and_passes_the_validator(tmp_path, validator_c
 # -- Prefect and Snakemake -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def prefect_crate(tmp_path_factory) -> tuple[Path, object]:
-    """A real Prefect flow (test API server) of two tasks and a nested ML run; the flow's file is this one."""
+    """A real Prefect flow (test API server) of two tasks and a nested ML run; the integration records the
+    flow's file (this one), which the crate takes as its main workflow."""
     for name, value in {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                         "DO_NOT_TRACK": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}.items():
         os.environ.setdefault(name, value)
@@ -218,7 +219,7 @@ def prefect_crate(tmp_path_factory) -> tuple[Path, object]:
     with prefect_test_harness(server_startup_timeout=120):
         assert pipeline() == pytest.approx(0.6)
     target = base / "flow.zip"
-    summary = write_crate(only_run_dir(base / "prov"), target, workflow_file=__file__)
+    summary = write_crate(only_run_dir(base / "prov"), target)  # the flow's file is recorded: no workflow_file
     return target, summary
 
 
@@ -227,6 +228,7 @@ def test_prefect_flow_crate_holds_the_flow_file_and_passes_the_validator(prefect
     assert summary.main_workflow == f"workflow/{Path(__file__).name}" and summary.warnings == ()
     c = ROCrate(target)
     assert c.mainEntity["sha256"] == hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    assert "recorded by the Prefect integration" in c.mainEntity["description"]
     assert [s["name"] for s in _list(c.mainEntity["step"])] == ["load", "fit"]
     (organize,) = [e for e in c.contextual_entities if e.type == "OrganizeAction"]
     engine, *others = _list(organize["instrument"])  # the engine first, then yprov-wf
