@@ -170,6 +170,35 @@ def test_standalone_run_crate_holds_its_script_and_passes_the_validator(tmp_path
     assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
 
+def test_a_script_started_by_a_relative_path_is_found(tmp_path, capsys):
+    """`python pipeline.py` (a relative path, as typed) from a script that then changes folder: the recorded
+    main-file path and working folder let the crate find the script without --workflow-file."""
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        import yprov_wf as yp
+        os.makedirs("elsewhere", exist_ok=True)
+        os.chdir("elsewhere")  # the typed 'pipeline.py' no longer resolves from here
+        with yp.workflow("relative", namespace="{NS}", save_dir="prov"):
+            with yp.task("t"):
+                pass
+    """))
+    done = subprocess.run([sys.executable, "pipeline.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    root = only_run_dir(tmp_path / "elsewhere" / "prov")
+    env = yp.load(root)[0].record.environment
+    assert env["command"].split()[0] == "pipeline.py" and env["script"] == str(script)
+    assert env["workingDirectory"] == str(tmp_path / "elsewhere")
+    target = tmp_path / "relative.zip"
+    assert main(["crate", str(root), "-o", str(target)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    c = ROCrate(target)
+    assert c.mainEntity.id == "workflow/pipeline.py" and "command line" in c.mainEntity["description"]
+    with zipfile.ZipFile(target) as z:
+        assert z.read("workflow/pipeline.py") == script.read_bytes()
+
+
 def test_failed_run_crate_says_so_and_passes_the_validator(tmp_path, validator_cache):
     with pytest.raises(RuntimeError, match="boom"):
         with yp.workflow("failing", namespace=NS, save_dir=tmp_path / "prov") as wf:

@@ -164,7 +164,7 @@ def _find_workflow_file(wf: WorkflowRun, given: Path | None) -> _WorkflowFile | 
         return _copy(copies[0], "the one Python file recorded with log_source_code")
     for script in scripts:
         if script.is_file():
-            return _outside(wf, script, "the running script on the recorded command line")
+            return _outside(wf, script, "the running script, from the recorded main file or command line")
     return None
 
 
@@ -181,14 +181,18 @@ def _outside(wf: WorkflowRun, path: Path, how: str) -> _WorkflowFile:
 
 def _scripts(wf: WorkflowRun) -> list[Path]:
     """The user's Python script from the recorded command lines (ML runs' exact argv with their working
-    folder first, then the workflow's); never the interpreter's own files (``python -m pytest``)."""
+    folder first, then the workflow's main file and command line); never the interpreter's own files
+    (``python -m pytest``)."""
     from yprov_wf.recording.source import check_not_installed
 
     found: list[Path] = []
     candidates = [(run.command.argv[0], run.command.cwd) for run in wf.runs if run.command and run.command.argv]
-    command = wf.record.environment.get("command")
-    if isinstance(command, str) and command.split():
-        candidates.append((command.split()[0], None))
+    env = wf.record.environment
+    if isinstance(env.get("script"), str) and env["script"]:  # the main file's absolute path
+        candidates.append((str(env["script"]), None))
+    command, cwd = env.get("command"), env.get("workingDirectory")
+    if isinstance(command, str) and command.split():  # as typed: relative to the recorded working folder
+        candidates.append((command.split()[0], str(cwd) if isinstance(cwd, str) and cwd else None))
     for arg, cwd in candidates:
         p = Path(arg)
         if not p.is_absolute():
