@@ -472,7 +472,7 @@ def test_an_orcid_is_the_persons_id_and_no_user_means_no_author(tmp_path):
             assert {a["agent"].id for a in _actions(c)} == {orcid}
 
 
-def test_a_launcher_is_an_instrument_of_the_orchestration(tmp_path, monkeypatch):
+def test_a_launcher_is_an_instrument_of_the_orchestration(tmp_path, monkeypatch, validator_cache):
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.setenv("SLURM_STEP_ID", "0")
     with yp.workflow("slurm", namespace=NS, save_dir=tmp_path / "prov") as wf:
@@ -483,6 +483,7 @@ def test_a_launcher_is_an_instrument_of_the_orchestration(tmp_path, monkeypatch)
     (organize,) = _actions(ROCrate(target), "OrganizeAction")
     (slurm,) = [s for s in _list(organize["instrument"]) if s["name"] == "slurm"]
     assert slurm.id == "https://slurm.schedmd.com/" and "4242.0" in slurm["description"]
+    assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
 
 @pytest.mark.parametrize("given, ident, props", [
