@@ -476,13 +476,18 @@ def test_a_launcher_is_an_instrument_of_the_orchestration(tmp_path, monkeypatch,
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.setenv("SLURM_STEP_ID", "0")
     with yp.workflow("slurm", namespace=NS, save_dir=tmp_path / "prov") as wf:
-        with yp.task("t"):
+        monkeypatch.setenv("TORCHELASTIC_RUN_ID", "77")  # the task's process only (as a torchrun rank's)
+        with yp.task("t") as t:
             pass
     target = tmp_path / "s.zip"
     write_crate(wf.dir.root, target, workflow_file=__file__)
-    (organize,) = _actions(ROCrate(target), "OrganizeAction")
+    c = ROCrate(target)
+    (organize,) = _actions(c, "OrganizeAction")
     (slurm,) = [s for s in _list(organize["instrument"]) if s["name"] == "slurm"]
     assert slurm.id == "https://slurm.schedmd.com/" and "4242.0" in slurm["description"]
+    assert "torchrun" not in [s["name"] for s in _list(organize["instrument"])]
+    tool, torchrun = _list(c.dereference(f"#task/{t.run_id}")["instrument"])
+    assert tool["name"] == "t" and torchrun["name"] == "torchrun" and "77" in torchrun["description"]
     assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
 
