@@ -5,11 +5,12 @@
    opening and closing the job's task bundle (2 input and 1 output files) around an empty body and a
    0.3 s body, joined to an open workflow run (``--logger yprov``) and standalone (without it).
    Anchor: the 50 ms budget per job.
-2. The logger plugin on a 30-job shell-only workflow: ``snakemake -c 2 --forceall`` wall time with and
-   without ``--logger yprov``, alternating, in the same run. Anchor: plain ``snakemake``.
+2. The logger plugin on a 40-job shell-only workflow: ``snakemake -c 2 --forceall`` wall and CPU time with
+   and without ``--logger yprov``, in alternating pairs, in the same run; the spread of the per-pair
+   ratios is reported (the target: <= 5% wall and <= 5% CPU). Anchor: plain ``snakemake``.
 
 Run from the repo root: ``.venv/bin/python benchmarks/bench_snakemake.py [--quick] [--only wrapper|plugin]
-[--json FILE]``.
+[--pairs N] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -142,7 +143,15 @@ def bench_plugin(repeats: int, jobs: int) -> dict:
     return {"plain_s": statistics.median(plain_s), "plugin_s": statistics.median(with_s),
             "plain_min_s": min(plain_s), "plugin_min_s": min(with_s),
             "plain_all_s": plain_s, "plugin_all_s": with_s, "tasks_recorded": tasks, "jobs": jobs + 1,
-            "plain_cpu_s": statistics.median(plain_cpu), "plugin_cpu_s": statistics.median(with_cpu)}
+            "plain_cpu_s": statistics.median(plain_cpu), "plugin_cpu_s": statistics.median(with_cpu),
+            "pair_ratios": [w / p for p, w in zip(plain_s, with_s)],
+            "pair_cpu_ratios": [w / p for p, w in zip(plain_cpu, with_cpu)]}
+
+
+def _spread(ratios: list[float]) -> str:
+    """min / quartiles / max of per-pair ratios, as added percent."""
+    qs = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+    return " ".join(f"{100 * (r - 1):+.1f}%" for r in (min(ratios), *qs, max(ratios)))
 
 
 def _children_cpu() -> float:
@@ -156,13 +165,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     p.add_argument("--json", type=Path, help="save every figure here")
     p.add_argument("--only", choices=("wrapper", "plugin"), help="run one of the two benchmarks")
+    p.add_argument("--pairs", type=int, help="alternating plain / --logger yprov pairs (default 11, --quick 3)")
     args = p.parse_args(argv)
     repeats = 2 if args.quick else 5
     result: dict = {}
     if args.only != "plugin":
         result["wrapper"] = _report_wrapper(bench_wrapper(repeats, per_process=5 if args.quick else 20))
     if args.only != "wrapper":
-        result["plugin"] = _report_plugin(bench_plugin(2 if args.quick else 11, jobs=30))
+        pairs = args.pairs or (3 if args.quick else 11)
+        result["plugin"] = _report_plugin(bench_plugin(pairs, jobs=40))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return result
@@ -193,8 +204,10 @@ def _report_plugin(plugin: dict) -> dict:
     print(f"{'min':<8}{plugin['plain_min_s']:>18.2f}{plugin['plugin_min_s']:>18.2f}{low:>8.3f}{100 * (low - 1):>8.1f}%")
     cpu = plugin["plugin_cpu_s"] / plugin["plain_cpu_s"]
     print(f"{'cpu':<8}{plugin['plain_cpu_s']:>18.2f}{plugin['plugin_cpu_s']:>18.2f}{cpu:>8.3f}{100 * (cpu - 1):>8.1f}%")
+    print(f"{'pairs':<8} wall added, min q1 median q3 max: {_spread(plugin['pair_ratios'])}")
+    print(f"{'':<8} cpu added,  min q1 median q3 max: {_spread(plugin['pair_cpu_ratios'])}")
     print("  (median and min: wall seconds; cpu: median CPU seconds of Snakemake and its jobs, less noisy than wall\n"
-          "   time on a shared machine)")
+          "   time on a shared machine; pairs: plugin / plain of each alternating pair)")
     return {**plugin, "ratio": ratio, "ratio_min": low, "ratio_cpu": cpu}
 
 

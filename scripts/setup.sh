@@ -19,5 +19,3 @@ else
     [ -x .venv/bin/python ] || "$py" -m venv .venv
     .venv/bin/python -m pip install -q -c constraints.txt -e ".[$extras]"
 fi
-# Snakemake finds plugins by scanning sys.path folders, which an editable install's import hook is not:
-.venv/bin/python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "yprov_wf_integrations.pth").write_text(str(pathlib.Path("integrations").resolve()) + "\n")'

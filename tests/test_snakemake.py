@@ -516,6 +516,9 @@ def test_a_handler_that_snakemake_never_closes_still_closes_its_run(tmp_path):
         record = logging.LogRecord("snakemake", logging.INFO, "", 0, "", None, None)
         record.event, record.workflow_id = LogEvent.WORKFLOW_STARTED, "f" * 36
         handler.emit(record)
+        job = logging.LogRecord("snakemake", logging.INFO, "", 0, "", None, None)
+        job.event, job.jobid, job.rule_name, job.output = LogEvent.JOB_INFO, 1, "a", []
+        handler.emit(job)  # the run opens at the first job
         print(handler.run_dir)
         sys.exit(0)  # no handler.close(), as with Snakemake versions that never call it
     """)
@@ -562,10 +565,11 @@ class TestYprovLogHandler(TestLogHandlerBase):
         Path("in.txt").write_text("x\n")
         handler.emit(self._create_event_record(LogEvent.WORKFLOW_STARTED, workflow_id="f" * 36,
                                                snakefile_main=str(self.tmp / "Snakefile")))
-        assert os.environ[RUN_DIR_ENV] == str(handler.run_dir)
+        assert handler.run_dir is None  # nothing recorded until there is a job
         handler.emit(self._create_event_record(
             LogEvent.JOB_INFO, jobid=7, rule_name="copy", input=["in.txt"], output=["out.txt"], log=[],
             wildcards={"s": "A"}, threads=2, resources={"mem_mb": 10}, shellcmd="cp in.txt out.txt"))
+        assert os.environ[RUN_DIR_ENV] == str(handler.run_dir)
         Path("out.txt").write_text("x\n")
         handler.emit(self._create_event_record(LogEvent.JOB_FINISHED, job_id=7))
         handler.close()

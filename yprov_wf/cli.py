@@ -6,6 +6,7 @@ Bad input prints one line on stderr and exits 2; ``validate`` exits 1 when it ha
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -40,10 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"yprov-wf: error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        print(f"yprov-wf: error: {exc}", file=sys.stderr)
+        print(f"yprov-wf: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # malformed input the readers did not foresee: one line, never a traceback
+        if os.environ.get("YPROV_WF_DEBUG"):
+            raise
+        print(f"yprov-wf: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:500] or type(exc).__name__
 
 
 def _build_parser() -> _Parser:
@@ -136,10 +147,17 @@ def _validate(args: argparse.Namespace) -> int:
 def _recover(args: argparse.Namespace) -> int:
     from yprov_wf.recording.recover import recover
 
-    report = recover(_existing(args.dir))
+    path = _existing(args.dir)
+    if not path.is_dir():
+        raise _UsageError(f"{path} is not a folder (recover takes a provenance folder or a workflow run folder)")
+    report = recover(path)
     print(f"recovered {len(report.recovered_tasks)} task(s) and {len(report.recovered_workflows)} workflow run(s)")
     for task_id in report.still_running:
         print(f"left alone (its process is still running): {task_id}")
+    if report.unreadable:
+        print(f"yprov-wf: error: {len(report.unreadable)} journal(s) could not be recovered and were left as "
+              f"they are: {'; '.join(report.unreadable)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -6,7 +6,7 @@ import re
 from enum import Enum
 from typing import ClassVar
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
 class Context(str):
@@ -27,7 +27,7 @@ class Context(str):
     def __new__(cls, name: str) -> Context:
         if isinstance(name, Context):
             return name
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(
                 f"context {name!r} must be a name of letters, digits, '_', '.', '-' starting with a letter"
             )

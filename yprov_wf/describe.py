@@ -39,11 +39,18 @@ def param_value(value: Any) -> tuple[Scalar, str]:
         except (TypeError, ValueError):
             pass
     shape = getattr(value, "shape", None)
-    if shape is not None and hasattr(value, "dtype"):
-        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-            return param_value(value.item())[0], type_name
-        return f"{type_name}(shape={list(shape)}, dtype={value.dtype})", type_name
-    return _ADDRESS.sub("", repr(value))[:_MAX_TEXT], type_name
+    if isinstance(shape, (tuple, list)) and hasattr(value, "dtype"):  # arrays, tensors (not the numpy module)
+        try:
+            if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+                return param_value(value.item())[0], type_name
+            return f"{type_name}(shape={list(shape)}, dtype={value.dtype})", type_name
+        except Exception:
+            pass
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ is the object's problem, not the record's
+        text = f"<{type_name}>"
+    return _ADDRESS.sub("", text if isinstance(text, str) else f"<{type_name}>")[:_MAX_TEXT], type_name
 
 
 def _type_name(value: Any) -> str:

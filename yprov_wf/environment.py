@@ -2,7 +2,9 @@
 environment variables), with secrets redacted.
 
 Names that look like credentials are redacted wherever a name/value pair is captured: command-line
-options (``--api-token=…``, ``--password …``) and environment variables chosen with ``env_vars``.
+options (``--api-token=…``, ``--password …``, ``-p …``) and environment variables chosen with
+``env_vars``; credentials inside URLs (``postgres://admin:PW@host``, ``?token=…``) are redacted in any
+captured text (environment values, arguments, parameters, error messages).
 """
 
 from __future__ import annotations
@@ -34,30 +36,51 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET.search(name))
 
 
+_SHORT_SECRET = ("-p",)  # short options that take a password (mysql -p PW / -pPW, many CLIs); a port loses nothing
+
+
 def redact_argv(argv: Iterable[str]) -> list[str]:
-    """The command line with the values of secret-looking options replaced by ``***``."""
+    """The command line with the values of secret-looking options (``--api-token X``, ``-p X``,
+    ``-pX``) replaced by ``***`` and credentials inside URLs redacted."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
+        if not isinstance(arg, str):
+            arg = str(arg)
         if hide_next:
             out.append(REDACTED)
             hide_next = False
+        elif arg.startswith("-") and not arg.startswith("--") and arg[:2] in _SHORT_SECRET:
+            out.append(arg[:2] if len(arg) == 2 else f"{arg[:2]}{REDACTED}")
+            hide_next = len(arg) == 2
         elif arg.startswith("-") and "=" in arg:
             name, _, val = arg.partition("=")
-            out.append(f"{name}={REDACTED}" if looks_secret(name) else f"{name}={redact_url(val)}")
+            out.append(f"{name}={REDACTED}" if looks_secret(name) else f"{name}={redact_text(val)}")
         elif arg.startswith("-") and looks_secret(arg):
             out.append(arg)
             hide_next = True
-        elif "://" in arg and "@" in arg:  # URLs with user:password@host
-            out.append(redact_url(arg))
         else:
-            out.append(arg)
+            out.append(redact_text(arg))
     return out
+
+
+_URL_USERINFO = re.compile(r"://[^/\s?#]*@")
+_SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:" + _SECRET.pattern + r")[^=&;#\s]*=)[^&;#\s]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
     """``url`` with any ``user:password@`` part replaced by ``***@`` (git remotes, database URLs)."""
-    return re.sub(r"://[^/@\s]*@", f"://{REDACTED}@", url)
+    return _URL_USERINFO.sub(f"://{REDACTED}@", url)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an environment value, a parameter, an error message, an argument) with the
+    credentials of every URL in it redacted: ``user:password@`` and secret-named query values
+    (``?token=…``)."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _URL_USERINFO.sub(f"://{REDACTED}@", text)
+    return _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text) if "?" in text else text
 
 
 # Captured whenever present, besides the variables a workflow chooses with ``env_vars``.
@@ -133,7 +156,7 @@ def environment_variables(patterns: Iterable[str], allow: Iterable[str] = (),
                 continue
             hidden = any(fnmatch.fnmatchcase(name, d) for d in deny) or (
                 looks_secret(name) and not any(fnmatch.fnmatchcase(name, a) for a in allow))
-            out[f"env_{name}"] = REDACTED if hidden else os.environ[name]
+            out[f"env_{name}"] = REDACTED if hidden else redact_text(os.environ[name])
     return out
 
 

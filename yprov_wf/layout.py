@@ -121,12 +121,17 @@ def sha256_file(path: Path) -> str:
 
 
 def digest_path(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, or of a folder (the sha256 of its files' relative paths and digests)."""
+    """sha256 and size of a file, or of a folder (the sha256 of its files' relative paths and digests).
+    Inside a folder a symlink counts by where it points (``link:<target>``): it is never followed."""
     if path.is_file():
         return sha256_file(path), path.stat().st_size
     h, total = hashlib.sha256(), 0
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
+    for f in sorted(p for p in path.rglob("*") if p.is_symlink() or p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if f.is_symlink():
+            h.update(f"{rel}\0link:{os.readlink(f)}\n".encode("utf-8", "surrogateescape"))
+            continue
+        h.update(f"{rel}\0{sha256_file(f)}\n".encode("utf-8", "surrogateescape"))
         total += f.stat().st_size
     return h.hexdigest(), total
 

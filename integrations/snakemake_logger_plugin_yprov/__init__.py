@@ -24,13 +24,13 @@ from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
 
 
-def _parse_namespace(value: str) -> str:
+def _parse_namespace(value: str, source: str = "--logger-yprov-namespace") -> str:
     from yprov_wf.prov.vocabulary import check_namespace
 
     try:
         return check_namespace(value)
     except (TypeError, ValueError) as exc:
-        raise WorkflowError(f"--logger-yprov-namespace: {exc}") from None
+        raise WorkflowError(f"{source}: {exc}") from None
 
 
 def _parse_lines(value: str) -> int:
@@ -69,7 +69,11 @@ class LogHandler(LogHandlerBase):
         from snakemake_logger_plugin_yprov.recorder import RecorderSettings, WorkflowRecorder
 
         settings = self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
-        namespace = _parse_namespace(settings.namespace or os.environ.get("YPROV_WF_NAMESPACE", _DEFAULT_NAMESPACE))
+        if settings.namespace:
+            namespace = _parse_namespace(settings.namespace)
+        else:
+            namespace = _parse_namespace(os.environ.get("YPROV_WF_NAMESPACE", _DEFAULT_NAMESPACE),
+                                         "$YPROV_WF_NAMESPACE")
         if settings.workflow_name is not None and not settings.workflow_name.strip():
             raise WorkflowError("--logger-yprov-workflow-name must not be empty")
         lines = settings.log_tail_lines
@@ -81,10 +85,17 @@ class LogHandler(LogHandlerBase):
             self.recorder = WorkflowRecorder(RecorderSettings(save_dir, namespace, settings.workflow_name, lines))
         self._warned = False
         self._snakemake_logger: logging.Logger | None = None
+        self._pending_start: tuple[dict, float] | None = None
+        self._snapshots = None
+        if self.recorder is not None:
+            from snakemake_logger_plugin_yprov.snapshots import Snapshots
+
+            self._snapshots = Snapshots(lines)
         self._hook_workflow_start()
 
     # The workflow run must exist before the first job process starts, and plugin handlers run on a
-    # queue listener thread; a filter on Snakemake's logger sees WORKFLOW_STARTED synchronously.
+    # queue listener thread, late: a filter on Snakemake's logger sees each event synchronously, on the
+    # thread that logs it, before Snakemake goes on (and removes temp() files, reruns a failed job…).
     def _hook_workflow_start(self) -> None:
         if self.recorder is None:
             return
@@ -99,17 +110,45 @@ class LogHandler(LogHandlerBase):
         if self.recorder is not None:
             event = getattr(record, "event", None)
             if event == LogEvent.WORKFLOW_STARTED:
-                self._guard(self._start, record)
+                self._pending_start = (dict(record.__dict__), record.created)
             elif event == LogEvent.JOB_INFO:
-                self._guard(_attach_params, record)
+                self._guard(self._start_pending, record)  # the first job: the run exists before it starts
+                self._guard(self._snapshot_job, record)
             elif event == LogEvent.GROUP_INFO:
                 self._guard(_attach_group_members, record)
+            elif event == LogEvent.JOB_FINISHED:
+                self._guard(self._snapshots.job_finished, record)  # type: ignore[union-attr]
+            elif event == LogEvent.JOB_ERROR:
+                self._guard(self._snapshots.job_error, record)  # type: ignore[union-attr]
         return True
 
-    def _start(self, record: logging.LogRecord) -> None:
+    def _snapshot_job(self, record: logging.LogRecord) -> None:
+        from snakemake_logger_plugin_yprov.recorder import _strip
+
+        jobid = getattr(record, "jobid", None)
+        job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid, depth=3)
+        _attach_params(record, job)
+        self._snapshots.job_info(record, job, _strip)  # type: ignore[union-attr]
+        if self.recorder is not None and self.recorder.run_dir is not None:  # wrapped jobs look their id up
+            from snakemake_yprov import rendezvous
+            from snakemake_yprov.identity import job_key
+
+            files = {k: [_strip(f) for f in record.__dict__.get(k) or ()] for k in ("input", "output")}
+            key = job_key(str(record.__dict__.get("rule_name") or "job"), files["output"], files["input"])
+            rendezvous.record_jobid(key, int(record.__dict__["jobid"]))
+
+    def _start_pending(self, _record: logging.LogRecord | None = None) -> None:
+        """Open the run at the first job, not at WORKFLOW_STARTED: an invocation with nothing to do (Snakemake
+        says "Nothing to be done") records nothing, like Snakemake itself."""
+        if self._pending_start is not None:
+            info, created = self._pending_start
+            self._pending_start = None
+            self._start_run(info, created)
+
+    def _start_run(self, info: dict, created: float) -> None:
         assert self.recorder is not None
         if self.recorder.workflow is None:
-            self.recorder.start(dict(record.__dict__), record.created)
+            self.recorder.start(info, created)
             # for Snakemake versions or API users that never close the handler; registered after the core's
             # own exit hook so that it runs first and closes the run with the status the events gave
             atexit.register(self.close)
@@ -123,8 +162,10 @@ class LogHandler(LogHandlerBase):
         rec = self.recorder
         assert rec is not None
         if event == LogEvent.WORKFLOW_STARTED:
-            self._start(record)  # no-op when the filter already started it
+            if rec.workflow is None and self._pending_start is None:  # emitted without the filter (API use)
+                self._pending_start = (dict(record.__dict__), record.created)
         elif event == LogEvent.JOB_INFO:
+            self._start_pending()  # no-op when the filter started the run
             rec.job_info(record.__dict__, record.created)
         elif event == LogEvent.GROUP_INFO:
             from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
@@ -132,9 +173,14 @@ class LogHandler(LogHandlerBase):
             group = record.__dict__.get(GROUP_MEMBERS) or {}
             rec.group_info(str(record.__dict__.get("group_id")), group.get("id"), group.get("jobs", ()))
         elif event == LogEvent.JOB_FINISHED:
-            rec.job_finished(int(record.__dict__["job_id"]), record.created)
+            from snakemake_logger_plugin_yprov.snapshots import JOB_OUTPUTS, LATE_INPUTS
+
+            rec.job_finished(int(record.__dict__["job_id"]), record.created, record.__dict__.get(JOB_OUTPUTS),
+                             record.__dict__.get(LATE_INPUTS))
         elif event == LogEvent.JOB_ERROR:
             rec.job_error(record.__dict__, record.created)
+        elif event == LogEvent.PROGRESS:
+            rec.progress(record.__dict__.get("done", 0), record.__dict__.get("total", 0))
         elif event == LogEvent.ERROR:
             rec.error(record.getMessage() if record.msg is not None else str(getattr(record, "exception", "")))
 
@@ -187,15 +233,13 @@ class LogHandler(LogHandlerBase):
 # JOB_INFO and GROUP_INFO are logged synchronously by the Job object itself; the filter running on that
 # thread copies what the events lack onto the record, as plain values for the handler thread.
 
-def _attach_params(record: logging.LogRecord) -> None:
+def _attach_params(record: logging.LogRecord, job: Any) -> None:
     """JOB_INFO carries no ``params:``; the Job object that logs it has them. Copied onto the record as
     plain values for the handler thread."""
     from snakemake_yprov.jobinfo import named_values
 
     from snakemake_logger_plugin_yprov.recorder import JOB_PARAMS
 
-    jobid = getattr(record, "jobid", None)
-    job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid)
     if job is not None:
         setattr(record, JOB_PARAMS, named_values(job.params))
 
@@ -206,14 +250,15 @@ def _attach_group_members(record: logging.LogRecord) -> None:
     from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
 
     members = [int(job.jobid) for job in getattr(record, "jobs", ())]
-    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()))
+    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()), depth=3)
     setattr(record, GROUP_MEMBERS, {"jobs": members, "id": str(group.jobid) if group is not None else None})
 
 
-def _logging_job(match: Callable[[Any], bool]) -> Any:
+def _logging_job(match: Callable[[Any], bool], depth: int) -> Any:
     """The Job (or GroupJob) whose ``log_info`` is logging the current record: a few frames up this
-    synchronous logging call. None if Snakemake's internals change."""
-    frame = sys._getframe(2)
+    synchronous logging call (``depth``: the frames of this plugin in between). None if Snakemake's
+    internals change."""
+    frame = sys._getframe(depth)
     for _ in range(16):
         if frame is None:
             return None

@@ -20,8 +20,9 @@ from snakemake_yprov.jobinfo import snakemake_version
 from snakemake_yprov.logtail import log_tail
 
 import yprov_wf as yp
+from snakemake_logger_plugin_yprov.snapshots import JOB_INPUTS, LOG_TAIL
 from yprov_wf.errors import ProvenanceWarning
-from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, DataRecord, Scalar
+from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, PIPE, DataRecord, Scalar
 from yprov_wf.recording.scopes import file_record
 
 # the job's params, which JOB_INFO lacks, added to its log record by the plugin (see __init__)
@@ -56,6 +57,8 @@ class _Job:
     logs: list[str]
     params: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Scalar] = field(default_factory=dict)
+    output_records: list[DataRecord] | None = None  # hashed at JOB_FINISHED; None: hash at the end
+    log_tail: str | None = None  # read at JOB_ERROR ("" when there was none); None: read at the end
 
 
 class WorkflowRecorder:
@@ -73,8 +76,13 @@ class WorkflowRecorder:
         self._failed_jobs: set[int] = set()
         self._finished_ok: set[int] = set()
         self._errors: list[str] = []
+        self._progress: tuple[int, int] | None = None  # Snakemake's last (done, total)
+        # temp()/pipe() inputs as their consumers recorded them: the producer's record when it is reported
+        # only at the end (--quiet progress), the file being gone by then
+        self._transient: dict[str, DataRecord] = {}
         self._pointer: Path | None = None
         self._env_before: str | None = None
+        self._logger_env_before: str | None = None
         self._broken = False
         self.closed = False
 
@@ -84,6 +92,8 @@ class WorkflowRecorder:
         with self._lock:
             if self.workflow is not None or self.closed:
                 return
+            self._logger_env_before = os.environ.get(rendezvous.LOGGER_ENV)
+            os.environ[rendezvous.LOGGER_ENV] = "1"
             snakefile = str(info.get("snakefile_main") or info.get("snakefile") or "Snakefile")
             name = self.settings.workflow_name or _default_name(snakefile)
             sm_id = str(info.get("workflow_id") or "")
@@ -106,20 +116,31 @@ class WorkflowRecorder:
         with self._lock:
             self._errors.append(message.strip()[:2000])
 
+    def progress(self, done: int, total: int) -> None:
+        """PROGRESS: jobs done of the DAG's total (a retried job that finally succeeded counts as done)."""
+        with self._lock:
+            self._progress = (int(done), int(total))
+
     def close(self) -> None:
         """Close open attempts as interrupted, write workflow.json, restore the environment."""
         with self._lock:
             if self.closed:
                 return
             self.closed = True
+            if os.environ.get(rendezvous.LOGGER_ENV) == "1" and self._logger_env_before is None:
+                os.environ.pop(rendezvous.LOGGER_ENV, None)
             if self.workflow is None:
                 return
             uses = self._uses() if self._jobs else {}
             for jobid in list(self._jobs):
                 self._finish_unreported(jobid, uses)
-            failed = self._errors or (self._failed_jobs - self._finished_ok)
-            error = self._errors[-1] if self._errors else (
-                f"{len(self._failed_jobs - self._finished_ok)} job(s) failed" if failed else None)
+            unrecovered = self._failed_jobs - self._finished_ok
+            # an ERROR is also logged for each failed attempt: when every job of the DAG was done at the end
+            # (retries: the last attempt succeeded), those errors did not fail the workflow
+            all_done = self._progress is not None and self._progress[0] >= self._progress[1]
+            errors = [] if all_done and not unrecovered else self._errors
+            failed = errors or unrecovered
+            error = errors[-1] if errors else (f"{len(unrecovered)} job(s) failed" if failed else None)
             try:
                 self.workflow.close(FAILED if failed else COMPLETED, error)
             finally:
@@ -129,6 +150,7 @@ class WorkflowRecorder:
                     os.environ[rendezvous.RUN_DIR_ENV] = self._env_before
                 if self._pointer is not None and self.run_dir is not None:
                     rendezvous.remove_pointer(self._pointer, self.run_dir)
+                    (self._pointer.parent / rendezvous.JOBIDS.name).unlink(missing_ok=True)
 
     # -- jobs ----------------------------------------------------------------------------------------
     def group_info(self, group: str, group_job_id: str | None, jobids: Any) -> None:
@@ -139,7 +161,8 @@ class WorkflowRecorder:
                 self._groups[int(jobid)] = attrs
 
     def job_info(self, ev: dict[str, Any], when: float) -> None:
-        """JOB_INFO: an attempt starts; its inputs are hashed now (temp inputs may vanish later)."""
+        """JOB_INFO: an attempt starts; its inputs were hashed on the logging thread (``JOB_INPUTS``), else
+        now."""
         with self._lock:
             if self.workflow is None:
                 return
@@ -161,16 +184,34 @@ class WorkflowRecorder:
                 "logFiles": json.dumps([_strip(f) for f in ev.get("log") or ()]), "recordedBy": "logger",
                 **self._groups.get(jobid, {}),
             }
+            for rec in self._jobs_inputs(ev, inputs):
+                if rec.kind is not None and rec.path is not None:
+                    self._transient[rec.path] = rec
             self._jobs[jobid] = _Job(
                 jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
-                inputs=[r for r in map(_hash, inputs) if r is not None], outputs=outputs,
+                inputs=self._jobs_inputs(ev, inputs), outputs=outputs,
                 logs=[_strip(f) for f in ev.get("log") or ()], params=dict(ev.get(JOB_PARAMS) or {}),
                 attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
             )
 
-    def job_finished(self, jobid: int, when: float) -> None:
+    @staticmethod
+    def _jobs_inputs(ev: dict[str, Any], inputs: list[str]) -> list[DataRecord]:
+        if JOB_INPUTS not in ev:
+            ev[JOB_INPUTS] = [r for r in map(_hash, inputs) if r is not None]
+        return list(ev[JOB_INPUTS])
+
+    def job_finished(self, jobid: int, when: float, outputs: list[DataRecord] | None = None,
+                     late_inputs: list[DataRecord] | None = None) -> None:
+        """JOB_FINISHED, with the outputs (and the inputs an earlier member of its group job made) hashed on
+        the logging thread; None: hash the outputs now."""
         with self._lock:
             self._finished_ok.add(jobid)
+            job = self._jobs.get(jobid)
+            if job is not None:
+                for rec in late_inputs or []:  # made by an earlier member of its group job: used after that
+                    rec.time = when
+                job.inputs += late_inputs or []
+                job.output_records = outputs
             self._finish(jobid, COMPLETED, None, when)
 
     def job_error(self, ev: dict[str, Any], when: float) -> None:
@@ -180,6 +221,9 @@ class WorkflowRecorder:
             aux = ev.get("aux") or {}
             detail = "; ".join(f"{k}: {v}" for k, v in dict(aux).items() if v not in (None, ""))
             error = f"Error in rule {ev.get('rule_name')}" + (f" ({detail})" if detail else "")
+            job = self._jobs.get(jobid)
+            if job is not None and LOG_TAIL in ev:
+                job.log_tail = ev[LOG_TAIL] or ""
             self._finish(jobid, FAILED, error[:2000], when)
 
     def _uses(self) -> dict[str, float]:
@@ -206,17 +250,17 @@ class WorkflowRecorder:
         first use of one of them by another job if earlier (Snakemake touches the outputs of cluster
         jobs once it has seen them, after their consumers in the same group job may have read them)."""
         job = self._jobs[jobid]
-        mtimes = []
+        mtimes, missing = [], False
         for f in job.outputs:
             try:
                 mtimes.append(Path(f).stat().st_mtime)
             except OSError:
-                mtimes = []
-                break
+                # a temp() output that a consumer used before Snakemake removed it was written
+                missing = missing or str(Path(f).resolve()) not in self._transient
         ok = jobid not in self._failed_jobs and not self._errors
-        if ok and mtimes and min(mtimes) >= job.started - 1.0:
+        if ok and job.outputs and not missing and (not mtimes or min(mtimes) >= job.started - 1.0):
             used = [uses[p] for f in job.outputs if (p := str(Path(f).resolve())) in uses and uses[p] >= job.started]
-            self._finish(jobid, COMPLETED, None, max(min([max(mtimes), *used]), job.started))
+            self._finish(jobid, COMPLETED, None, max(min([max(mtimes, default=time.time()), *used]), job.started))
         elif ok and not job.outputs:
             self._finish(jobid, COMPLETED, None, time.time())
         else:
@@ -231,18 +275,36 @@ class WorkflowRecorder:
                 return
             attrs = dict(job.attributes)
             if status != COMPLETED:
-                tail = log_tail(job.logs, self.settings.log_tail_lines)
+                tail = job.log_tail if job.log_tail is not None else log_tail(job.logs, self.settings.log_tail_lines)
                 if tail:
                     attrs["logTail"] = tail
+            for rec in job.inputs:  # a pipe is read while its producer writes it: used until the end
+                if rec.kind == PIPE:
+                    rec.time = when
+            for rec in job.output_records or ():  # and generated from the producer's start
+                if rec.kind == PIPE:
+                    rec.time = job.started
             task_id = new_task_id(job.rule, job.key)
             self._claimed.add(task_id)  # ours: not a bundle that a later attempt wrote itself
             self.workflow.write_finished_task(
                 job.rule, run_id=task_id, attempt=job.attempt, started=job.started, ended=when, status=status,
-                error=error, inputs=job.inputs, outputs=job.outputs, params=job.params, attributes=attrs)
+                error=error, inputs=job.inputs, params=job.params, attributes=attrs,
+                outputs=job.output_records if job.output_records is not None else self._outputs_now(job))
         except Exception as exc:  # never fail the workflow for provenance
             self._broken = True
             warnings.warn(f"yprov-wf: stopped recording Snakemake jobs ({type(exc).__name__}: {exc})",
                           ProvenanceWarning, stacklevel=2)
+
+    def _outputs_now(self, job: _Job) -> list[DataRecord | str]:
+        """Outputs of a job reported only now: the files, or the record of a temp()/pipe() one that is gone."""
+        out: list[DataRecord | str] = []
+        for f in job.outputs:
+            path = Path(f)
+            if path.exists():
+                out.append(f)
+            elif (rec := self._transient.get(str(path.resolve()))) is not None:
+                out.append(rec)
+        return out
 
     def _claim(self, job: _Job) -> bool:
         """True if the job wrote its own bundle for this attempt (``snakemake_yprov.job``)."""

@@ -80,8 +80,7 @@ def from_run_block(names: dict[str, Any]) -> JobInfo:
         logs=_files(names.get("log", [])), params=named_values(names.get("params")),
         wildcards={k: str(v) for k, v in named_values(names.get("wildcards")).items()},
         threads=names.get("threads"), resources=_resources(names.get("resources")),
-        jobid=names.get("jobid"),
-    )
+    )  # not names["jobid"]: the id in the job's own sub-process DAG (0), not Snakemake's
 
 
 def from_caller(snakemake: Any, frame: types.FrameType | None) -> JobInfo:
@@ -107,15 +106,20 @@ def _files(io: Any) -> list[str]:
 
 
 def named_values(nl: Any) -> dict[str, Any]:
-    """A Snakemake Namedlist (params, wildcards) as a dict; unnamed entries by position."""
+    """A Snakemake Namedlist (params, wildcards) as a dict: named entries by name, positional ones
+    (``params: "a", n=2``) by their index ("0")."""
     if nl is None:
         return {}
     if isinstance(nl, dict):
         return dict(nl)
-    items = dict(nl.items()) if hasattr(nl, "items") else {}
-    if not items:
-        items = {str(i): v for i, v in enumerate(nl)} if isinstance(nl, (list, tuple)) else {}
-    return items
+    named = dict(nl.items()) if hasattr(nl, "items") else {}
+    covered: set[int] = set()
+    for start, end in (getattr(nl, "_names", None) or {}).values():
+        covered.update(range(start, start + 1 if end is None else end))
+    positional = {str(i): v for i, v in enumerate(nl) if i not in covered} if isinstance(nl, (list, tuple)) else {}
+    if not covered and named:  # a mapping-like object without Snakemake's index
+        positional = {}
+    return {**positional, **named}
 
 
 def _resources(nl: Any) -> dict[str, Scalar]:

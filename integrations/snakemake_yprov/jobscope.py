@@ -18,6 +18,7 @@ from snakemake_yprov.jobinfo import JobInfo, from_caller, snakemake_version
 from snakemake_yprov.logtail import log_tail
 from yprov_wf.errors import ProvenanceWarning
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED
+from yprov_wf.recording.scopes import file_record
 
 STANDALONE_WORKFLOW = "snakemake"  # workflow name of a job recorded without the logger plugin
 
@@ -48,6 +49,7 @@ class JobScope:
         self.task: yp.TaskScope | None = None
         self.workflow: yp.WorkflowScope | None = None
         self.joined = False
+        self.shadow_of: Path | None = None
 
     def __enter__(self) -> yp.TaskScope | None:
         try:
@@ -67,6 +69,8 @@ class JobScope:
             status = INTERRUPTED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED
             error = f"{exc_type.__name__}: {exc}"[:2000]
         try:
+            if status == COMPLETED:
+                self._finish_outputs()
             if status != COMPLETED:
                 tail = log_tail(self.info.logs, self.log_tail_lines)
                 if tail:
@@ -83,8 +87,13 @@ class JobScope:
     def _open(self) -> None:
         _warm_up()
         info = self.info
-        ref = rendezvous.find_run()
+        self.shadow_of = _shadowed_workdir(Path.cwd())
+        workdir = self.shadow_of or Path.cwd()
+        ref = rendezvous.find_run(workdir)
         run_dir = ref.run_dir if ref is not None else None
+        if ref is None and os.environ.get(rendezvous.LOGGER_ENV):
+            raise RuntimeError("the yprov logger plugin could not open its workflow run (see its warning); "
+                               "this job is not recorded")
         if ref is not None and ref.name is not None:  # told by the pointer file: no journal to read
             self.workflow = yp.WorkflowScope(ref.name, namespace=ref.namespace, save_dir=ref.run_dir.parent.parent,
                                              run_id=ref.run_id, engine="snakemake", owner=False,
@@ -98,11 +107,28 @@ class JobScope:
                                              engine="snakemake", attributes={"recordedBy": "job"},
                                              engine_version=snakemake_version()).open()
         attempt = _earlier_attempts(run_dir, task_prefix(info.rule, info.key)) + 1 if run_dir is not None else 1
+        if self.joined:
+            info.jobid = rendezvous.find_jobid(info.key, workdir)
         self.task = yp.TaskScope(
             info.rule, run_id=new_task_id(info.rule, info.key), workflow=self.workflow, attempt=attempt,
-            inputs=[f for f in info.inputs if Path(f).exists()], outputs=info.outputs, params=info.params,
+            inputs=[f for f in info.inputs if Path(f).exists()],  # a shadow dir links inputs: resolved
+            outputs=[] if self.shadow_of is not None else info.outputs, params=info.params,
             attributes={**info.attributes(), "recordedBy": "job"},
         ).open()
+
+    def _finish_outputs(self) -> None:
+        """What Snakemake does with the outputs right after the job, done first so the record matches:
+        a ``directory()`` output gets its (empty) ``.snakemake_timestamp``; a ``shadow:`` job's outputs
+        are recorded at the place Snakemake moves them to, not in the temporary shadow folder."""
+        assert self.task is not None
+        for out in self.info.outputs:
+            path = Path(out)
+            if path.is_dir() and not path.is_symlink() and not (path / ".snakemake_timestamp").exists():
+                (path / ".snakemake_timestamp").touch()
+            if self.shadow_of is not None and path.exists():
+                rec = file_record(path)
+                rec.path = os.path.abspath(path if path.is_absolute() else self.shadow_of / path)
+                self.task.log_output(rec)
 
     def _abandon(self) -> None:
         for scope in (self.task, self.workflow):
@@ -112,6 +138,13 @@ class JobScope:
                 except Exception:
                     pass
         self.task = None
+
+
+def _shadowed_workdir(cwd: Path) -> Path | None:
+    """The working directory of a ``shadow:`` job running in ``<workdir>/.snakemake/shadow/<tmp>``."""
+    if cwd.parent.name == "shadow" and cwd.parent.parent.name == ".snakemake":
+        return cwd.parent.parent.parent
+    return None
 
 
 def _earlier_attempts(run_dir: Path, prefix: str) -> int:

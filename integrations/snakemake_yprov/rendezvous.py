@@ -20,7 +20,13 @@ from pathlib import Path
 from yprov_wf.layout import atomic_write
 
 RUN_DIR_ENV = "YPROV_WF_RUN_DIR"  # the variable yprov_wf.WorkflowScope.environment exports
+# set by the logger plugin for its job processes, whether or not its run could be opened: a job that finds
+# no run to join then records nothing, rather than a workflow run of its own in ./prov
+LOGGER_ENV = "YPROV_SNAKEMAKE_LOGGER"
 POINTER = Path(".snakemake") / "yprov" / "active-run.json"
+# job key → Snakemake's job id, one JSON line per attempt, appended by the plugin at JOB_INFO: a job's own
+# process cannot know its id (a run: block's `jobid` is that of the job's sub-process DAG, always 0)
+JOBIDS = Path(".snakemake") / "yprov" / "jobids.jsonl"
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,29 @@ def write_pointer(run_dir: Path, snakemake_workflow_id: str, cwd: Path | None = 
             "snakemake_workflow_id": snakemake_workflow_id, "name": name, "namespace": namespace, "run_id": run_id}
     atomic_write(path, json.dumps(data, indent=1).encode("utf-8"))
     return path
+
+
+def record_jobid(key: str, jobid: int, cwd: Path | None = None) -> None:
+    path = (cwd or Path.cwd()) / JOBIDS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"key": key, "jobid": int(jobid)}) + "\n")
+
+
+def find_jobid(key: str, cwd: Path | None = None) -> int | None:
+    """Snakemake's id of the job with this key (the latest attempt's), or None."""
+    found = None
+    try:
+        with open((cwd or Path.cwd()) / JOBIDS, encoding="utf-8") as f:
+            for line in f:
+                if f'"{key}"' in line:
+                    try:
+                        found = int(json.loads(line)["jobid"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+    except OSError:
+        return None
+    return found
 
 
 def _read_pointer(path: Path) -> dict | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,7 @@ from yprov_wf.recording.records import (
     TaskRecord,
     WorkflowRecord,
 )
+from yprov_wf.values import clean_text
 
 
 def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
@@ -101,7 +103,11 @@ def to_json(doc: ProvDocument) -> bytes:
     ``json.dump`` to a stream would not; ``python -m json.tool`` pretty-prints a file."""
     from prov.serializers.provjson import ProvJSONEncoder
 
-    return json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False).encode("utf-8")
+    text = json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate got past the checks: written as visible text
+        return clean_text(text).encode("utf-8")
 
 
 class _Ywf:
@@ -204,8 +210,11 @@ def _file(scope: ProvBundle, user, ywf, local_id: str, f: DataRecord, content: s
         return existing[0]
     e = scope.entity(ident, _attrs(ywf, {
         "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "path": f.path,
-        "name": f.name, "description": f.description, "sha256": f.sha256, "size": f.size,
+        "name": f.name, "description": f.description, "sha256": f.sha256 or None, "size": f.size,
+        "fileKind": f.kind,
     }))
+    if not f.sha256:  # a pipe, or a temporary file removed unseen: no content to be a specialization of
+        return e
     cid = v.content_id(f.sha256)
     if cid not in content:
         content.add(cid)
@@ -316,7 +325,11 @@ def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
         if isinstance(value, (list, dict)):
-            value = json.dumps(value, sort_keys=True)
+            value = json.dumps(value, sort_keys=True, default=str)
+        elif not isinstance(value, (str, int, float, datetime, QualifiedName)):
+            value = _plain(value)  # whatever got into a record (a path, a numpy number) always maps
+            if value is None:
+                continue
         out[_PROV_ATTRS.get(name) or ywf[name]] = value
         if name == "path":
             iri = location_iri(value, ywf.root)
@@ -325,5 +338,20 @@ def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
     return out
 
 
+def _plain(value: Any) -> str | int | float | None:
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    return str(value)
+
+
 def _time(t: float | None) -> datetime | None:
-    return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+    """The time of unix seconds ``t``; None (left out) for a value that is no time, rather than a
+    failed bundle (the calls check times; this guards what came back from a journal)."""
+    if t is None:
+        return None
+    try:
+        return datetime.fromtimestamp(t, timezone.utc)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None

@@ -175,9 +175,9 @@ def _params(b: _Bundle, activity: str) -> list[ParamRecord]:
 def _files(b: _Bundle, activity: str, ids: list[str]) -> list[DataRecord]:
     """The task's files and values, with their entity ids (one generation each) and times."""
     user = f"{v.USER_PREFIX}:"
-    return [DataRecord(path_of(a), a["ywf:sha256"], a.get("ywf:size", 0), a.get("ywf:name"),
+    return [DataRecord(path_of(a), a.get("ywf:sha256", ""), a.get("ywf:size", 0), a.get("ywf:name"),
                        a.get("ywf:description"), entity=i[len(user):] if i.startswith(user) else i,
-                       time=b.times.get((activity, i)))
+                       time=b.times.get((activity, i)), kind=a.get("ywf:fileKind"))
             for i in ids if i in b.records and (_is_a(a := b.records[i], v.DATA_FILE) or _is_a(a, v.DATA_VALUE))]
 
 

@@ -34,7 +34,9 @@ def check_namespace(namespace: str) -> str:
     if not isinstance(namespace, str):
         raise TypeError(f"prov_user_namespace must be a str, got {type(namespace).__name__}")
     parts = urlsplit(namespace)
-    if not parts.scheme or not (parts.netloc or parts.scheme in ("urn", "tag")) or " " in namespace:
+    # an authority (https://host/), or a scheme whose IRIs have none: urn:, tag:, file:///abs/path/
+    authority_free = parts.scheme in ("urn", "tag") or (parts.scheme == "file" and namespace.startswith("file:///"))
+    if not parts.scheme or not (parts.netloc or authority_free) or " " in namespace:
         raise ValueError(
             f"prov_user_namespace {namespace!r} is not an absolute IRI; use e.g. 'https://example.org/'"
         )

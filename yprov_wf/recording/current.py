@@ -5,6 +5,7 @@ process-wide list of open scopes, used only to close them at exit."""
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 import traceback
@@ -39,12 +40,24 @@ def register(scope: Any) -> None:
                 previous(exc_type, exc, tb)
 
             sys.excepthook = hook
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_forget_in_fork_child)
 
 
 def unregister(scope: Any) -> None:
     with _lock:
         if scope in _open:
             _open.remove(scope)
+
+
+def _forget_in_fork_child() -> None:
+    """In a child made by os.fork(): the scopes it inherited belong to the parent process, which goes on
+    writing them, so the child writes, closes and deletes none of them (DataLoader workers, multiprocessing)."""
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    scopes, _open[:] = list(_open), []
+    for scope in scopes:
+        scope.forked()
 
 
 def count_open(kind: type) -> int:
@@ -72,6 +85,17 @@ def exit_status(exc: BaseException | None) -> tuple[str, str | None]:
 
 
 def error_text(exc: BaseException) -> str:
-    """``Type: message`` of an exception, one line, bounded."""
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return text[:2000]
+    """``Type: message`` of an exception, one line, bounded, with URL credentials redacted."""
+    try:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    except Exception:  # a broken __str__
+        text = type(exc).__name__
+    return error_record(text)
+
+
+def error_record(text: str) -> str:
+    """An error text as recorded: URL credentials redacted, lone surrogates escaped, bounded."""
+    from yprov_wf.environment import redact_text
+    from yprov_wf.values import clean_text
+
+    return clean_text(redact_text(str(text)))[:2000]

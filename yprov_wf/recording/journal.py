@@ -51,13 +51,21 @@ class Journal:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab", buffering=0)
-        line = json.dumps({"event": event, **payload}, ensure_ascii=False, allow_nan=True)
-        self._file.write(line.encode("utf-8") + b"\n")
+        self._file.write(encode_line({"event": event, **payload}))
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def encode_line(event: dict[str, Any]) -> bytes:
+    """One journal line. Whatever got into a record is written: lone surrogates as JSON escapes (read
+    back as they were), objects json cannot write (a path, a numpy number) as their text."""
+    try:
+        return json.dumps(event, ensure_ascii=False, allow_nan=True).encode("utf-8") + b"\n"
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return json.dumps(event, ensure_ascii=True, allow_nan=True, default=str).encode("ascii") + b"\n"
 
 
 def encode(record: Any) -> dict[str, Any]:

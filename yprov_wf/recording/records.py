@@ -35,12 +35,18 @@ class DataRecord:
     """
 
     path: str | None
-    sha256: str
+    sha256: str  # "": no content seen (a pipe streams its bytes; a temporary file removed before it was hashed)
     size: int
     name: str | None = None
     description: str | None = None
     entity: str | None = None
     time: float | None = None
+    kind: str | None = None  # TEMPORARY or PIPE: a file expected to be gone after the workflow run
+
+
+TEMPORARY = "temporary"  # removed by the engine once no longer needed (Snakemake temp())
+PIPE = "pipe"  # a named pipe between two running jobs (Snakemake pipe()): never on disk afterwards
+FILE_KINDS = (TEMPORARY, PIPE)
 
 
 @dataclass(slots=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
 import os
-import shutil
 import sys
 import threading
 import time
@@ -14,9 +14,11 @@ from typing import Any
 from yprov_wf import describe
 from yprov_wf.collectors.system import cpu_baseline
 from yprov_wf.context import as_context
+from yprov_wf.errors import warn_degraded
 from yprov_wf.layout import WorkflowDir, digest_path, new_run_id, safe_name, sha256_file
 from yprov_wf.metrics import MetricStore, NullMetricStore, finalize_series
 from yprov_wf.recording import current
+from yprov_wf.recording.copying import copy_in, write_atomically
 from yprov_wf.recording.journal import encode
 from yprov_wf.recording.params import add_param
 from yprov_wf.recording.records import (
@@ -32,6 +34,7 @@ from yprov_wf.recording.records import (
 )
 from yprov_wf.recording.scopes import PathLike, TaskScope
 from yprov_wf.timestamps import when
+from yprov_wf.values import check_text, clean_text
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Run:
         if self.closed:
             return
         self.closed = True
+        error = current.error_record(error) if error is not None else None
         current.unregister(self)
         try:
             current.run_var.reset(self._token)
@@ -116,22 +120,44 @@ class Run:
                     self.task.set_attribute(attribute, reason[:500])
         self.metrics.close()
         wdir = self.workflow.dir
-        series, metrics_file = [], None
-        if not self.workflow.broken and (self.metrics.path.exists() or wdir.sampler_log(self.run_id).exists()):
-            result = self.workflow.io(finalize_run_metrics, wdir, self.run_id)
+        series, metrics_file, finalized = [], None, False
+        logs = metric_logs(wdir, self.run_id)
+        if self.metrics.points and not isinstance(self.metrics, NullMetricStore) and not logs \
+                and not self.workflow.broken:
+            self.workflow.drop(f"the {self.metrics.points} metric points of run {self.run_id!r}", FileNotFoundError(
+                f"{self.metrics.path} vanished: the provenance folder was deleted or moved during the run"),
+                self.task)
+        if logs and not self.workflow.broken:
+            _wait_for_warm_up()
+            try:
+                result = finalize_run_metrics(wdir, self.run_id)
+            except OSError as exc:  # the storage: off, the logs stay for `recover`
+                result = None
+                self.workflow.degrade(exc)
+            except Exception as exc:
+                result = None
+                self.workflow.drop(f"the metric series of run {self.run_id!r}", exc, self.task)
             if result is not None:
-                series, metrics_file = result
+                (series, metrics_file), finalized = result, True
         for s in series:
             s.source = self._metric_sources.get((s.key, s.context))
         self.task.emit("run_closed", {
             "run_id": self.run_id, "status": status, "ended": time.time(), "error": error,
             "series": [encode(s) for s in series], "metrics_file": encode(metrics_file) if metrics_file else None,
         })
+        if finalized and not self.workflow.broken:  # the Parquet is on record: the logs can go
+            self.workflow.io(remove_metric_logs, wdir, self.run_id)
         if self.owns_task:
             self.task.close(status, error)
 
     def close_at_exit(self, status: str, error: str) -> None:
         self.end(status, error)
+
+    def forked(self) -> None:
+        """In a fork of the run's process: the parent owns the run; the child's calls record nothing
+        (its workflow writes nothing either) and raise nothing."""
+        self.metrics.detach()
+        self._collectors = None
 
     def __enter__(self) -> Run:
         return self
@@ -155,52 +181,59 @@ class Run:
         self.metrics.log(key, value, context, step, timestamp)
 
     def log_artifact(self, path: PathLike, context: Any = None, step: int | None = None,
-                     timestamp: float | None = None, *, is_input: bool = False, name: str | None = None) -> Path:
-        """Copy a file or folder into the provenance folder and record it with its sha256.
-        Returns where the copy went."""
-        at = when(timestamp, time.time(), "artifact timestamp")
+                     timestamp: float | None = None, *, is_input: bool = False,
+                     name: str | None = None) -> Path | None:
+        """Copy a file or folder into the provenance folder and record it with its sha256. Returns where
+        the copy went, or None when it could not be made (warned; the rest of the run is recorded)."""
+        at, step = when(timestamp, time.time(), "artifact timestamp"), _step(step)
         src = self._check_source(path)
         ctx = as_context(context)
-        dest_dir = self.workflow.dir.artifacts(self.run_id)
-        label = name or src.name
-        dest = _unique(dest_dir / safe_name(label, "artifact name"))
-        if not self.workflow.broken:
-            self.workflow.io(_copy, src, dest)
-        digest, size = digest_path(dest) if dest.exists() else digest_path(src)
-        rec = ArtifactRecord(name=label, path=self._relative(dest), sha256=digest, size=size, source=str(src),
-                             is_input=is_input, context=ctx, step=step, time=at)
+        label = check_text(name, "artifact name") if name is not None else src.name
+        dest = _unique(self.workflow.dir.artifacts(self.run_id) / safe_name(label, "artifact name"))
+        result = self._copy_in(f"artifact {label!r}", src, dest)
+        if result is None:
+            return None
+        digest, size = result
+        rec = ArtifactRecord(name=label, path=self._relative(dest), sha256=digest, size=size,
+                             source=clean_text(str(src)), is_input=is_input, context=ctx, step=step, time=at)
         self.task.emit("artifact", {"run_id": self.run_id, **encode(rec)})
         return dest
 
     def save_model_version(self, model: Any, model_name: str, context: Any = None, step: int | None = None,
-                           timestamp: float | None = None) -> Path:
+                           timestamp: float | None = None) -> Path | None:
         """Save the model's current weights as the next version of ``model_name`` (a prov:Revision of the
-        previous one); a path (e.g. a checkpoint file) is copied as that version. Returns the file written."""
+        previous one); a path (e.g. a checkpoint file) is copied as that version. Returns the file written,
+        or None when it could not be written (warned; e.g. a model that cannot be pickled)."""
         at = when(timestamp, time.time(), "model version timestamp")
         ctx = as_context(context)
-        folder = safe_name(model_name, "model name")
+        step = _step(step)
+        folder = safe_name(check_text(model_name, "model name"), "model name")
         version = 1 + sum(1 for v in self.record.model_versions if v.model_name == model_name)
+        what = f"model version {model_name!r} v{version}"
         if isinstance(model, (str, os.PathLike)):
             src = self._check_source(model)
             if not src.is_file():
                 raise ValueError(f"model version file {str(model)!r} is not a file")
             dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}{src.suffix or '.pt'}"
-            if not self.workflow.broken:
-                self.workflow.io(_copy, src, dest)
-            digest, size = digest_path(dest) if dest.exists() else digest_path(src)
+            result = self._copy_in(what, src, dest)
         else:
             dest = self.workflow.dir.artifacts(self.run_id) / "models" / folder / f"v{version}.pt"
-            digest, size = self._save(model, dest)
+            result = self._save(what, model, dest)
+        if result is None:
+            return None
+        digest, size = result
         rec = ModelVersionRecord(model_name=model_name, version=version, path=self._relative(dest),
                                  sha256=digest, size=size, context=ctx, step=step, time=at)
         self.task.emit("model_version", {"run_id": self.run_id, **encode(rec)})
         self._model_sources[id(model)] = f"{model_name}/{version}"
         return dest
 
-    def log_model(self, model: Any, model_label: str, *, info: bool = True, layers: bool = False) -> Path:
+    def log_model(self, model: Any, model_label: str, *, info: bool = True, layers: bool = False) -> Path | None:
         """Save the final model with its parameter count, memory and layer summary (``info``; with
-        yProv4ML's training-memory estimate), and with ``layers`` each layer's shapes and dtype."""
-        dest = _unique(self.workflow.dir.artifacts(self.run_id) / "models" / f"{safe_name(model_label, 'model label')}.pt")
+        yProv4ML's training-memory estimate), and with ``layers`` each layer's shapes and dtype; None when
+        it could not be written (warned)."""
+        label = safe_name(check_text(model_label, "model label"), "model label")
+        dest = _unique(self.workflow.dir.artifacts(self.run_id) / "models" / f"{label}.pt")
         summary = describe.model_summary(model)
         if not info:
             summary = {"modelClass": summary["modelClass"]}
@@ -208,7 +241,10 @@ class Run:
             summary["trainingMemoryBytes"] = summary["memoryBytes"] + 8 * summary["trainableParameterCount"]
         if layers:
             summary["layerDetails"] = describe.layer_details(model)
-        digest, size = self._save(model, dest)
+        result = self._save(f"model {model_label!r}", model, dest)
+        if result is None:
+            return None
+        digest, size = result
         rec = ModelRecord(label=model_label, path=self._relative(dest), sha256=digest, size=size, time=time.time(),
                           summary=summary, revision_of=self._model_sources.get(id(model)))
         self.task.emit("model", {"run_id": self.run_id, **encode(rec)})
@@ -260,15 +296,24 @@ class Run:
         copies = []
         for src in sources:
             dest = _unique(dest_dir / safe_name(src.name, "source name"))
-            files = 0
-            if not self.workflow.broken:
-                files = self.workflow.io(source.copy_source, src, dest, self.workflow.dir.root.resolve()) or 0
-            digest, size = digest_path(dest) if dest.exists() else ("", 0)
-            git = self.workflow.io(source.git_state, src)
+            what = f"source code {src.name!r}"
+
+            def copy(src: Path = src, dest: Path = dest) -> tuple[int, str, int]:
+                counted: list[int] = []
+                write_atomically(dest, lambda tmp: counted.append(
+                    source.copy_source(src, tmp, self.workflow.dir.root.resolve())))
+                return (counted[0], *digest_path(dest))
+            copied = self.workflow.record_io(what, self.task, copy)
+            if copied is None:
+                continue
+            files, digest, size = copied
+            git = self.workflow.record_io(f"the git state of {what}", self.task, source.git_state, src)
             diff_path = diff_sha = None
-            if git is not None and git.diff and not self.workflow.broken:
+            if git is not None and git.diff:
                 diff_file = dest.with_name(dest.name + ".git.diff")
-                self.workflow.io(diff_file.write_bytes, git.diff)
+                diff = git.diff
+                self.workflow.record_io(f"the git diff of {what}", self.task, write_atomically, diff_file,
+                                        lambda tmp, diff=diff: tmp.write_bytes(diff))
                 if diff_file.exists():
                     diff_path, diff_sha = self._relative(diff_file), sha256_file(diff_file)
             rec = SourceRecord(
@@ -332,6 +377,8 @@ class Run:
         src = Path(path).resolve()
         if not src.exists():
             raise FileNotFoundError(f"artifact {str(path)!r} does not exist")
+        if not (src.is_file() or src.is_dir()):
+            raise ValueError(f"artifact {str(path)!r} is not a regular file or folder (a FIFO, socket or device)")
         roots = self.workflow.allowed_artifact_roots()
         if not any(src.is_relative_to(r) for r in roots):
             raise ValueError(
@@ -340,13 +387,28 @@ class Run:
             )
         return src
 
-    def _save(self, model: Any, dest: Path) -> tuple[str, int]:
-        if self.workflow.broken:
-            return "", 0
-        ok = self.workflow.io(describe.save_model, model, dest)
-        if ok is None and self.workflow.broken:
-            return "", 0
-        return digest_path(dest)
+    def _save(self, what: str, model: Any, dest: Path) -> tuple[str, int] | None:
+        """Write a model file atomically and digest it; None (warned, noted) when that fails."""
+        def save() -> tuple[str, int]:
+            write_atomically(dest, lambda tmp: describe.save_model(model, tmp))
+            return digest_path(dest)
+        return self.workflow.record_io(what, self.task, save)
+
+    def _copy_in(self, what: str, src: Path, dest: Path) -> tuple[str, int] | None:
+        """Copy a file or folder in (see recording/copying.py) and digest the copy; None (warned, noted)
+        when the copy fails. What a folder copy left out (links out of it, FIFOs…) is warned about."""
+        def copy() -> tuple[str, int, list[str]]:
+            left_out = copy_in(src, dest, self.workflow.save_dir)
+            return (*digest_path(dest), left_out)
+        result = self.workflow.record_io(what, self.task, copy)
+        if result is None:
+            return None
+        digest, size, left_out = result
+        if left_out:
+            shown = ", ".join(clean_text(p) for p in left_out[:5]) + (" …" if len(left_out) > 5 else "")
+            warn_degraded(f"yprov-wf: {what}: {len(left_out)} entries not copied (symlinks leading out of the "
+                          f"folder, absolute, dangling or looping links, special files): {shown}", stacklevel=4)
+        return digest, size
 
     def _relative(self, path: Path) -> str:
         return self.workflow.dir.relative(path)
@@ -379,29 +441,55 @@ def _warm_up_once() -> None:
             except Exception:  # end_run will import (and report) it itself
                 return
 
-    threading.Thread(target=work, name="yprov-wf-warm-up", daemon=True).start()
+    thread = threading.Thread(target=work, name="yprov-wf-warm-up", daemon=True)
+    _warm_up.append(thread)
+    thread.start()
+
+
+_warm_up: list[threading.Thread] = []
+
+
+def _wait_for_warm_up(timeout: float = 30.0) -> None:
+    """end_run imports what the warm-up thread is importing: let it finish first, so that two threads
+    never import pyarrow at once (a half-initialised module would fail the Parquet file)."""
+    for thread in _warm_up:
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
+
+
+def metric_logs(wdir: WorkflowDir, run_id: str) -> list[Path]:
+    """The run's append-only metric logs that exist (the hot path's and the sampler's)."""
+    return [p for p in (wdir.metrics_log(run_id), wdir.sampler_log(run_id)) if p.exists()]
 
 
 def finalize_run_metrics(wdir: WorkflowDir, run_id: str) -> tuple[list, DataRecord | None]:
-    """Turn the run's metric log into its Parquet file; returns the series summaries and the file."""
-    logs = [p for p in (wdir.metrics_log(run_id), wdir.sampler_log(run_id)) if p.exists()]
+    """Turn the run's metric logs into its Parquet file (written atomically); returns the series
+    summaries and the file. The logs stay until the caller has recorded the file (remove_metric_logs),
+    so a kill in between leaves them for ``recover`` to convert again."""
+    logs = metric_logs(wdir, run_id)
     if not logs:
         return [], None
     target = wdir.metrics_file(run_id)
-    series = finalize_series(logs, target)
-    for log in logs:
-        log.unlink()
-    if not series:
+    series: list = []
+
+    def write(tmp: Path) -> None:
+        series.extend(finalize_series(logs, tmp))
+        if not series:
+            raise _NoPoints
+    try:
+        write_atomically(target, write)
+    except _NoPoints:
         return [], None
     return series, DataRecord(path=wdir.relative(target), sha256=sha256_file(target), size=target.stat().st_size)
 
 
-def _copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest)
-    else:
-        shutil.copy2(src, dest)
+class _NoPoints(Exception):
+    """The logs held no complete point: no Parquet file is made."""
+
+
+def remove_metric_logs(wdir: WorkflowDir, run_id: str) -> None:
+    for log in metric_logs(wdir, run_id):
+        log.unlink(missing_ok=True)
 
 
 def _unique(dest: Path) -> Path:
@@ -411,3 +499,10 @@ def _unique(dest: Path) -> Path:
         candidate = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
     return candidate
 
+
+def _step(step: Any) -> int | None:
+    if step is None or (type(step) is int and -(1 << 63) <= step < (1 << 63)):
+        return step
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool) and -(1 << 63) <= int(step) < (1 << 63):
+        return int(step)
+    raise TypeError(f"step must be an int (int64) or None, got {step!r}")

@@ -30,12 +30,14 @@ from yprov_wf.recording.params import add_param, param_records
 from yprov_wf.recording.records import (
     COMPLETED,
     INTERRUPTED,
+    STATUSES,
     AgentRecord,
     DataRecord,
     Scalar,
     TaskRecord,
     WorkflowRecord,
 )
+from yprov_wf.values import check_scalar, check_text, check_time, clean_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 PathLike = str | os.PathLike
@@ -122,6 +124,10 @@ class _Scope:
     def close_at_exit(self, status: str, error: str) -> None:
         self.close(status, error)
 
+    def forked(self) -> None:
+        """This process is a fork of the one that opened the scope: leave the scope to the parent."""
+        self._state = "closed"
+
     @property
     def closed(self) -> bool:
         return self._state == "closed"
@@ -142,7 +148,7 @@ class WorkflowScope(_Scope):
                  env_deny: Iterable[str] = (), user: str | bool | None = None,
                  engine_version: str | None = None) -> None:
         self.name = _check_name(name, "workflow name")
-        self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
+        self.attributes = _attributes(attributes)
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
         self.save_dir = Path(save_dir) if save_dir is not None else default_save_dir()
         self.run_id = safe_name(run_id, "workflow run id") if run_id is not None else None
@@ -170,6 +176,7 @@ class WorkflowScope(_Scope):
         self._warned = False
         self.broken = False
         self.tasks: list[TaskScope] = []
+        self._written_ids: set[str] = set()  # task ids recorded by this process (see claim_task_id)
         self.generations = GenerationIndex()  # file outputs recorded in this process (see prov.dataflow)
 
     def _fresh(self, fn, args, kwargs) -> WorkflowScope:
@@ -204,6 +211,7 @@ class WorkflowScope(_Scope):
     def close(self, status: str = COMPLETED, error: str | None = None) -> None:
         if self._state == "new" or not self._leave_context(None):
             return
+        error = current.error_record(error) if error is not None else None
         for task in list(self.tasks):
             if not task.closed:
                 task.close(status if status != COMPLETED else INTERRUPTED,
@@ -222,11 +230,33 @@ class WorkflowScope(_Scope):
                                                          "attributes": rec.attributes})
         self.io(write_workflow_file, self.dir, rec)
         self.journal.close()
-        if not self.broken:
+        if not self.broken and self.dir.workflow_file.exists():  # else recover rebuilds it
             self.io(_remove_journal, self.journal.path, True)
+
+    def forked(self) -> None:
+        super().forked()
+        self.broken = self._warned = True  # nothing more is written from the child
+
+    def claim_task_id(self, task_id: str) -> str:
+        """``task_id``, or ``task_id-2``, ``-3``… when a task of this workflow run already has it (here or
+        on disk): two tasks given one id are both kept, with a warning, rather than one overwriting the other."""
+        def taken(candidate: str) -> bool:
+            return (any(getattr(t, "run_id", None) == candidate for t in self.tasks)
+                    or candidate in self._written_ids or self.dir.task_file(candidate).exists()
+                    or self.dir.task_journal(candidate).exists())
+        candidate, n = task_id, 1
+        while taken(candidate):
+            n += 1
+            candidate = f"{task_id}-{n}"
+        if candidate != task_id:
+            warn_degraded(f"yprov-wf: task run id {task_id!r} is already used in workflow run {self.run_id!r}; "
+                          f"this task is recorded as {candidate!r}", stacklevel=4)
+        self._written_ids.add(candidate)
+        return candidate
 
     def set_attribute(self, name: str, value: Scalar) -> None:
         """An engine-specific attribute of the workflow activity (e.g. an engine's own state name)."""
+        value = check_scalar(value, f"attribute {name!r}")
         self.attributes[_check_attribute(name)] = value
         if self._state != "new":
             self.record.attributes[name] = value
@@ -243,14 +273,37 @@ class WorkflowScope(_Scope):
         return env
 
     def io(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a provenance write; on failure warn once and stop writing (the user's work goes on)."""
+        """Run a provenance write. The storage failing (OSError: disk full, folder gone) is warned once
+        and stops writing; any other failure costs only this write, with a warning (the user's work
+        goes on either way)."""
+        if self.broken:
+            return None
+        try:
+            return fn(*args)
+        except OSError as exc:
+            self.degrade(exc)
+        except Exception as exc:
+            self.drop(getattr(fn, "__name__", "a write"), exc)
+        return None
+
+    def record_io(self, what: str, task: TaskScope | None, fn: Callable[..., Any], *args: Any) -> Any:
+        """A write that concerns one record only (copying a file in, saving a model): any failure drops
+        that record with a warning naming it, noted on ``task`` for ``validate``; recording goes on."""
         if self.broken:
             return None
         try:
             return fn(*args)
         except Exception as exc:
-            self.degrade(exc)
+            self.drop(what, exc, task)
             return None
+
+    def drop(self, what: str, exc: BaseException, task: TaskScope | None = None) -> None:
+        """Warn that one record was not recorded, and note it in the task's bundle (``droppedRecords``)."""
+        reason = clean_text(f"{what} ({type(exc).__name__}: {exc})")[:500]
+        warn_degraded(f"yprov-wf: {reason} was not recorded; the rest of the run is", stacklevel=4)
+        if task is not None and task._state == "open":
+            notes = task.record.attributes.get(DROPPED)
+            task.record.attributes[DROPPED] = f"{notes}; {reason}" if notes else reason
 
     def degrade(self, exc: BaseException) -> None:
         self.broken = True
@@ -262,34 +315,41 @@ class WorkflowScope(_Scope):
 
     def write_finished_task(self, name: str, *, started: float, ended: float, status: str = COMPLETED,
                             error: str | None = None, inputs: Iterable[DataRecord | PathLike] = (),
-                            outputs: Iterable[PathLike] = (), params: Mapping[str, Any] | None = None,
+                            outputs: Iterable[DataRecord | PathLike] = (), params: Mapping[str, Any] | None = None,
                             attributes: Mapping[str, Scalar] | None = None, attempt: int = 1,
                             run_id: str | None = None) -> TaskRecord | None:
         """Record a task that has already ended as one bundle written at once, with no journal (nothing is
         left to recover): for engines that report a task only afterwards, like Snakemake's log events.
-        ``inputs`` are paths or records hashed earlier (a temporary input may be gone by now); ``outputs``
-        that do not exist are left out. Returns the record, or None when recording is off."""
+        ``inputs`` and ``outputs`` are paths or records hashed earlier (a temporary file may be gone by now);
+        output paths that do not exist are left out. Returns the record, or None when recording is off."""
         if self._state != "open":
             raise RuntimeError(f"workflow run {self.name!r} is not open")
         if not isinstance(attempt, int) or attempt < 1:
             raise ValueError(f"attempt must be a positive int, got {attempt!r}")
+        started, ended = check_time(started, "started"), check_time(ended, "ended")
+        if not isinstance(status, str) or not status:
+            raise TypeError(f"status must be a non-empty str (e.g. {', '.join(STATUSES)}), got {status!r}")
+        check_text(status, "status")
+        if error is not None and not isinstance(error, str):
+            raise TypeError(f"error must be a str or None, got {type(error).__name__}")
+        error = current.error_record(error) if error is not None else None
         if self.broken:
             return None
-        task_id = safe_name(run_id, "task run id") if run_id is not None else new_run_id(name)
-        outs = [file_record(Path(p)) for p in _paths(outputs, "outputs") if Path(p).exists()]
+        task_id = self.claim_task_id(safe_name(run_id, "task run id")) if run_id is not None else new_run_id(name)
+        outs = [_timed(o) if isinstance(o, DataRecord) else file_record(Path(o))
+                for o in _paths_or_records(outputs) if isinstance(o, DataRecord) or Path(o).exists()]
         for i, rec in enumerate(outs):
             rec.entity = output_id(task_id, i)
-        ins = [_data_record(i, None, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
+        ins = [_timed(i, keep_entity=True) if isinstance(i, DataRecord) else file_record(Path(i))
                for i in _paths_or_records(inputs)]
-        self.generations.link(ins, float(started))
-        self.generations.add(task_id, outs, float(ended))
+        self.generations.link(ins, started)
+        self.generations.add(task_id, outs, ended)
         record = TaskRecord(
             task_id=task_id,
             name=_check_name(name, "task name"), workflow_id=self.record.workflow_id, workflow_name=self.name,
-            namespace=self.namespace, started=float(started), attempt=attempt, host=socket.gethostname(),
-            pid=os.getpid(), status=status, ended=float(ended), error=error, params=param_records(params or {}),
-            inputs=ins, outputs=outs, attributes={_check_attribute(k): v for k, v in (attributes or {}).items()},
-            agents=list(self.record.agents),
+            namespace=self.namespace, started=started, attempt=attempt, host=socket.gethostname(),
+            pid=os.getpid(), status=status, ended=ended, error=error, params=param_records(params or {}),
+            inputs=ins, outputs=outs, attributes=_attributes(attributes), agents=list(self.record.agents),
         )
         self.io(write_task_file, self.dir, record)
         return record
@@ -342,7 +402,7 @@ class TaskScope(_Scope):
         if workflow is not None and not isinstance(workflow, WorkflowScope):
             raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
         self._parent = workflow  # explicit workflow run (e.g. a task recorded from another thread)
-        self._started = float(started) if started is not None else None
+        self._started = _time_or_none(started, "started")
         self.inputs = [Path(p) for p in _paths(inputs, "inputs")]
         self.outputs = [Path(p) for p in _paths(outputs, "outputs")]
         self.params = dict(params or {})
@@ -350,7 +410,7 @@ class TaskScope(_Scope):
         if not isinstance(attempt, int) or attempt < 1:
             raise ValueError(f"attempt must be a positive int, got {attempt!r}")
         self.attempt = attempt
-        self.attributes = {_check_attribute(k): v for k, v in (attributes or {}).items()}
+        self.attributes = _attributes(attributes)
         self.namespace, self.save_dir = namespace, save_dir
         if user is not None and not isinstance(user, bool):
             person(user)
@@ -394,9 +454,9 @@ class TaskScope(_Scope):
             self.energy = energy_enabled(wf.energy)
         if self.energy_country is None:
             self.energy_country = wf.energy_country
+        self.run_id = wf.claim_task_id(self.run_id) if self.run_id else new_run_id(self.name)
         self._enter_context()
         wf.tasks.append(self)
-        self.run_id = self.run_id or new_run_id(self.name)
         self.record = TaskRecord(
             task_id=self.run_id, name=self.name, workflow_id=wf.record.workflow_id,
             workflow_name=wf.name, namespace=wf.namespace, started=self._started or time.time(),
@@ -451,6 +511,7 @@ class TaskScope(_Scope):
 
     def set_attribute(self, name: str, value: Scalar) -> None:
         """An engine-specific attribute of the task activity (e.g. an engine's own run id)."""
+        value = check_scalar(value, f"attribute {name!r}")
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
 
@@ -466,6 +527,7 @@ class TaskScope(_Scope):
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
         if self._state == "new" or not self._leave_context(None):
             return
+        error = current.error_record(error) if error is not None else None
         for run in list(self.runs):
             if not run.closed:
                 run.end(status if status != COMPLETED else INTERRUPTED, error or "the task closed before the run")
@@ -473,7 +535,7 @@ class TaskScope(_Scope):
         outputs = [file_record(p) for p in self.outputs if p.exists()]
         for i, rec in enumerate(outputs, start=len(self.record.outputs)):
             rec.entity = output_id(self.record.task_id, i)
-        ended = ended or time.time()
+        ended = time.time() if ended is None else check_time(ended, "ended")
         if self._energy is not None:
             try:
                 self.attributes.update(self._energy.totals(ended))
@@ -484,7 +546,7 @@ class TaskScope(_Scope):
         wf.generations.add(self.record.task_id, outputs, ended)
         wf.io(write_task_file, wf.dir, self.record)
         self.journal.close()
-        if not wf.broken:
+        if not wf.broken and wf.dir.task_file(self.record.task_id).exists():  # else recover rebuilds it
             wf.io(_remove_journal, self.journal.path)
         if self.owns_workflow:
             wf.close(status, error)
@@ -544,13 +606,20 @@ def _call_params(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str,
 def _data_record(item: Any, name: str | None, value: bool = False, keep_entity: bool = False) -> DataRecord:
     if isinstance(item, DataRecord):  # already fingerprinted (e.g. hashed before the file was removed)
         return DataRecord(item.path, item.sha256, item.size, name or item.name, item.description,
-                          entity=item.entity if keep_entity else None)
+                          entity=item.entity if keep_entity else None, kind=item.kind)
     if isinstance(item, (str, os.PathLike)) and not value:
         rec = file_record(Path(item))
         rec.name = name
         return rec
     sha, size, description = describe.value_fingerprint(item)
     return DataRecord(path=None, sha256=sha, size=size, name=name, description=description)
+
+
+def _timed(rec: DataRecord, keep_entity: bool = False) -> DataRecord:
+    """A copy of a record an engine reported afterwards, with the time it gave (None: the task's start/end)."""
+    out = _data_record(rec, None, keep_entity=keep_entity)
+    out.time = rec.time
+    return out
 
 
 def file_record(path: Path) -> DataRecord:
@@ -567,7 +636,7 @@ def _paths_or_records(items: Iterable[DataRecord | PathLike]) -> list[DataRecord
     out = [items] if isinstance(items, (str, os.PathLike, DataRecord)) else list(items)
     for i in out:
         if not isinstance(i, (str, os.PathLike, DataRecord)):
-            raise TypeError(f"inputs must be file paths or DataRecords, got {type(i).__name__}")
+            raise TypeError(f"inputs and outputs must be file paths or DataRecords, got {type(i).__name__}")
     return out
 
 
@@ -594,10 +663,11 @@ def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
 def _check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise (TypeError if not isinstance(name, str) else ValueError)(f"{what} must be a non-empty str, got {name!r}")
-    return name
+    return check_text(name, what)
 
 
-_RESERVED = {"name", "status", "attempt", "host", "pid", "error", "workflow", "workflowRun"}
+DROPPED = "droppedRecords"  # what a task could not record (see WorkflowScope.drop); validate reports it
+_RESERVED = {"name", "status", "attempt", "host", "pid", "error", "workflow", "workflowRun", DROPPED}
 
 
 def _check_attribute(name: str) -> str:
@@ -606,3 +676,16 @@ def _check_attribute(name: str) -> str:
     if name in _RESERVED:
         raise ValueError(f"attribute name {name!r} is reserved for the task's own records")
     return name
+
+
+def _attributes(items: Mapping[str, Any] | None) -> dict[str, Scalar]:
+    """Checked attribute names with their values as JSON scalars (errors name the attribute)."""
+    if items is None:
+        return {}
+    if not isinstance(items, Mapping):
+        raise TypeError(f"attributes must be a mapping of names to values, got {type(items).__name__}")
+    return {_check_attribute(k): check_scalar(v, f"attribute {k!r}") for k, v in items.items()}
+
+
+def _time_or_none(value: Any, what: str) -> float | None:
+    return None if value is None else check_time(value, what)
