@@ -280,8 +280,8 @@ def test_every_ywf_term_is_declared_with_the_kind_it_is_written_as(exports, onto
 def test_the_engines_own_terms_are_checked(exports):
     """The integrations' attributes are among what the two tests above check."""
     used = {p for ds in exports.values() for _, p, _ in _triples(ds)}
-    for term in ("runCount", "flowRunId", "taskRunId", "prefectState", "jobKey", "logFiles", "configMd5", "rank",
-                 "sha256", "softwareVersion", "path", "yieldedCount", "rolledBack"):
+    for term in ("runCount", "flowRunId", "flowFile", "taskRunId", "prefectState", "jobKey", "logFiles", "configMd5",
+                 "rank", "sha256", "softwareVersion", "path", "yieldedCount", "rolledBack"):
         assert YWF[term] in used, term
 
 

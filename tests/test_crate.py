@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -169,6 +170,35 @@ def test_standalone_run_crate_holds_its_script_and_passes_the_validator(tmp_path
     assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
 
+def test_a_script_started_by_a_relative_path_is_found(tmp_path, capsys):
+    """`python pipeline.py` (a relative path, as typed) from a script that then changes folder: the recorded
+    main-file path and working folder let the crate find the script without --workflow-file."""
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        import yprov_wf as yp
+        os.makedirs("elsewhere", exist_ok=True)
+        os.chdir("elsewhere")  # the typed 'pipeline.py' no longer resolves from here
+        with yp.workflow("relative", namespace="{NS}", save_dir="prov"):
+            with yp.task("t"):
+                pass
+    """))
+    done = subprocess.run([sys.executable, "pipeline.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    root = only_run_dir(tmp_path / "elsewhere" / "prov")
+    env = yp.load(root)[0].record.environment
+    assert env["command"].split()[0] == "pipeline.py" and env["script"] == str(script)
+    assert env["workingDirectory"] == str(tmp_path / "elsewhere")
+    target = tmp_path / "relative.zip"
+    assert main(["crate", str(root), "-o", str(target)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    c = ROCrate(target)
+    assert c.mainEntity.id == "workflow/pipeline.py" and "command line" in c.mainEntity["description"]
+    with zipfile.ZipFile(target) as z:
+        assert z.read("workflow/pipeline.py") == script.read_bytes()
+
+
 def test_failed_run_crate_says_so_and_passes_the_validator(tmp_path, validator_cache):
     with pytest.raises(RuntimeError, match="boom"):
         with yp.workflow("failing", namespace=NS, save_dir=tmp_path / "prov") as wf:
@@ -190,7 +220,8 @@ def test_failed_run_crate_says_so_and_passes_the_validator(tmp_path, validator_c
 # -- Prefect and Snakemake -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def prefect_crate(tmp_path_factory) -> tuple[Path, object]:
-    """A real Prefect flow (test API server) of two tasks and a nested ML run; the flow's file is this one."""
+    """A real Prefect flow (test API server) of two tasks and a nested ML run; the integration records the
+    flow's file (this one), which the crate takes as its main workflow."""
     for name, value in {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                         "DO_NOT_TRACK": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}.items():
         os.environ.setdefault(name, value)
@@ -217,7 +248,7 @@ def prefect_crate(tmp_path_factory) -> tuple[Path, object]:
     with prefect_test_harness(server_startup_timeout=120):
         assert pipeline() == pytest.approx(0.6)
     target = base / "flow.zip"
-    summary = write_crate(only_run_dir(base / "prov"), target, workflow_file=__file__)
+    summary = write_crate(only_run_dir(base / "prov"), target)  # the flow's file is recorded: no workflow_file
     return target, summary
 
 
@@ -226,9 +257,12 @@ def test_prefect_flow_crate_holds_the_flow_file_and_passes_the_validator(prefect
     assert summary.main_workflow == f"workflow/{Path(__file__).name}" and summary.warnings == ()
     c = ROCrate(target)
     assert c.mainEntity["sha256"] == hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    assert "recorded by the Prefect integration" in c.mainEntity["description"]
     assert [s["name"] for s in _list(c.mainEntity["step"])] == ["load", "fit"]
     (organize,) = [e for e in c.contextual_entities if e.type == "OrganizeAction"]
-    assert organize["instrument"]["name"] == "prefect" and organize["instrument"]["softwareVersion"]
+    engine, *others = _list(organize["instrument"])  # the engine first, then yprov-wf
+    assert engine["name"] == "prefect" and engine["softwareVersion"]
+    assert [o["name"] for o in others] == ["yprov-wf"]
     assert c.root_dataset["license"].id == NO_LICENSE
     assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
@@ -298,8 +332,11 @@ def test_root_profiles_and_main_workflow(crate):
     assert [(p["name"], p["value"]) for p in seed] == [("seed", 7)]
     assert seed[0]["exampleOfWork"].id in _ids(main_wf["input"])
     (organize,) = [e for e in c.contextual_entities if e.type == "OrganizeAction"]
-    assert organize["result"].id == action.id and organize["instrument"].type == "SoftwareApplication"
-    assert organize["instrument"].id.startswith("https://")
+    assert organize["result"].id == action.id
+    engine, *others = _list(organize["instrument"])  # yprov-wf's workflow() scope, then the interpreter
+    assert [engine["name"], *(o["name"] for o in others)] == ["yprov-wf", "Python"]
+    assert {s.type for s in _list(organize["instrument"])} == {"SoftwareApplication"}
+    assert all(s.id.startswith("https://") for s in _list(organize["instrument"]))
     assert len(organize["object"]) == len(wf.tasks) == 2
     assert c.dereference("workflow.json")["about"].id == action.id
     # every action is mentioned by the root; the README is about the crate
@@ -398,6 +435,63 @@ def small_run(tmp_path) -> Path:
         with yp.task("t", params={"k": 1}):
             pass
     return wf.dir.root
+
+
+def _actions(c: ROCrate, kind: str = "CreateAction") -> list:
+    return [e for e in c.contextual_entities if kind in _types(e)]
+
+
+def test_the_person_who_ran_it_is_author_and_agent_of_every_action(crate, validator_cache):
+    c, root, target = crate
+    (person,) = [a for a in yp.load(root)[0].agents if a.role == "person"]
+    author = c.root_dataset["author"]
+    assert author.id == f"#person-{person.name}" and author.type == "Person" and author["name"] == person.name
+    actions = _actions(c)
+    assert len(actions) >= 3 and {a["agent"].id for a in actions} == {author.id}  # workflow, task, ML runs
+    (organize,) = _actions(c, "OrganizeAction")
+    software = {s["name"]: s for s in _list(organize["instrument"])}
+    assert software["yprov-wf"]["softwareVersion"] == yp.__version__
+    assert software["Python"]["softwareVersion"] == platform.python_version()
+    assert "ro-crate-1.1_22.2" not in deliberate_findings() and "process-run-crate-0.5_8.6" not in \
+        deliberate_findings()  # so the validator (test above) found an author and agents
+
+
+def test_an_orcid_is_the_persons_id_and_no_user_means_no_author(tmp_path):
+    orcid = "https://orcid.org/0000-0002-1825-0097"  # ORCID's own example iD
+    for user, expected in ((orcid, orcid), (False, None)):
+        with yp.workflow("who", namespace=NS, save_dir=tmp_path / str(bool(user)) / "prov", user=user) as wf:
+            with yp.task("t"):
+                with yp.start_run(NS, "e"):
+                    yp.log_metric("m", 1.0, step=0)
+        target = tmp_path / f"{bool(user)}.zip"
+        write_crate(wf.dir.root, target, workflow_file=__file__)
+        c = ROCrate(target)
+        people = [e for e in c.contextual_entities if e.type == "Person"]
+        if expected is None:
+            assert people == [] and c.root_dataset.get("author") is None
+            assert all(a.get("agent") is None for a in _actions(c))
+        else:
+            assert [p.id for p in people] == [orcid] and c.root_dataset["author"].id == orcid
+            assert {a["agent"].id for a in _actions(c)} == {orcid}
+
+
+def test_a_launcher_is_an_instrument_of_the_orchestration(tmp_path, monkeypatch, validator_cache):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    with yp.workflow("slurm", namespace=NS, save_dir=tmp_path / "prov") as wf:
+        monkeypatch.setenv("TORCHELASTIC_RUN_ID", "77")  # the task's process only (as a torchrun rank's)
+        with yp.task("t") as t:
+            pass
+    target = tmp_path / "s.zip"
+    write_crate(wf.dir.root, target, workflow_file=__file__)
+    c = ROCrate(target)
+    (organize,) = _actions(c, "OrganizeAction")
+    (slurm,) = [s for s in _list(organize["instrument"]) if s["name"] == "slurm"]
+    assert slurm.id == "https://slurm.schedmd.com/" and "4242.0" in slurm["description"]
+    assert "torchrun" not in [s["name"] for s in _list(organize["instrument"])]
+    tool, torchrun = _list(c.dereference(f"#task/{t.run_id}")["instrument"])
+    assert tool["name"] == "t" and torchrun["name"] == "torchrun" and "77" in torchrun["description"]
+    assert_valid(target, validator_cache, ("provenance-run-crate-0.5",))
 
 
 @pytest.mark.parametrize("given, ident, props", [

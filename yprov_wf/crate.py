@@ -28,7 +28,7 @@ from typing import Any
 
 from yprov_wf.layout import find_workflow_dirs, sha256_file
 from yprov_wf.readback import MLRun, TaskRun, WorkflowRun, load
-from yprov_wf.recording.records import COMPLETED, RUNNING, DataRecord
+from yprov_wf.recording.records import COMPLETED, RUNNING, AgentRecord, DataRecord
 
 CRATE_VERSION = "https://w3id.org/ro/crate/1.1"
 PROFILES = {
@@ -54,6 +54,8 @@ _LANGUAGES = {
                   "name": "Snakemake", "identifier": {"@id": "https://snakemake.readthedocs.io"},
                   "url": {"@id": "https://snakemake.readthedocs.io"}},
 }
+_LAUNCHERS = {"slurm": "https://slurm.schedmd.com/", "torchrun": "https://pytorch.org/docs/stable/elastic/run.html",
+              "mpirun": "https://www.open-mpi.org/"}
 _FORMATS = {".parquet": "application/vnd.apache.parquet", ".py": "text/x-python", ".json": "application/json",
             ".diff": "text/x-diff", ".md": "text/markdown", ".txt": "text/plain", ".csv": "text/csv",
             ".yaml": "application/yaml", ".yml": "application/yaml", ".smk": "text/plain"}
@@ -162,7 +164,7 @@ def _find_workflow_file(wf: WorkflowRun, given: Path | None) -> _WorkflowFile | 
         return _copy(copies[0], "the one Python file recorded with log_source_code")
     for script in scripts:
         if script.is_file():
-            return _outside(wf, script, "the running script on the recorded command line")
+            return _outside(wf, script, "the running script, from the recorded main file or command line")
     return None
 
 
@@ -179,14 +181,18 @@ def _outside(wf: WorkflowRun, path: Path, how: str) -> _WorkflowFile:
 
 def _scripts(wf: WorkflowRun) -> list[Path]:
     """The user's Python script from the recorded command lines (ML runs' exact argv with their working
-    folder first, then the workflow's); never the interpreter's own files (``python -m pytest``)."""
+    folder first, then the workflow's main file and command line); never the interpreter's own files
+    (``python -m pytest``)."""
     from yprov_wf.recording.source import check_not_installed
 
     found: list[Path] = []
     candidates = [(run.command.argv[0], run.command.cwd) for run in wf.runs if run.command and run.command.argv]
-    command = wf.record.environment.get("command")
-    if isinstance(command, str) and command.split():
-        candidates.append((command.split()[0], None))
+    env = wf.record.environment
+    if isinstance(env.get("script"), str) and env["script"]:  # the main file's absolute path
+        candidates.append((str(env["script"]), None))
+    command, cwd = env.get("command"), env.get("workingDirectory")
+    if isinstance(command, str) and command.split():  # as typed: relative to the recorded working folder
+        candidates.append((command.split()[0], str(cwd) if isinstance(cwd, str) and cwd else None))
     for arg, cwd in candidates:
         p = Path(arg)
         if not p.is_absolute():
@@ -229,10 +235,12 @@ class _Builder:
         wf_id = self._main_id()
         action_id = f"#run/{_frag(wf.id)}"
         engine_id = self._engine()
+        person = self._person(wf.agents)
+        software = _unique([engine_id, *self._software(wf.agents)])
         steps, tools = self._steps(wf, wf_id)
         controls, actions, made = [], [action_id], []
         for task in wf.tasks:
-            control, task_actions, task_made = self._task(task, steps[task.name], tools[task.name])
+            control, task_actions, task_made = self._task(task, steps[task.name], tools[task.name], person)
             controls.append(control)
             actions.extend(task_actions)
             made.extend(task_made)
@@ -250,9 +258,11 @@ class _Builder:
         self.add(_action(action_id, "CreateAction", f"Run of workflow {wf.name}",
                          f"Workflow run {wf.id} of {wf.name} ({wf.record.engine or 'python'}), {wf.status}, "
                          f"{len(wf.tasks)} task attempt(s).", wf.record, wf_id,
-                         _unique(params + inputs), _unique(outputs), subjectOf=_ref(prov_file)))
+                         _unique(params + inputs), _unique(outputs), subjectOf=_ref(prov_file),
+                         agent=_ref(person)))
         self.add({"@id": f"#organize/{_frag(wf.id)}", "@type": "OrganizeAction",
-                  "name": f"Orchestration of workflow run {wf.id}", "instrument": _ref(engine_id),
+                  "name": f"Orchestration of workflow run {wf.id}", "instrument": [_ref(s) for s in software],
+                  "agent": _ref(person),
                   "object": [_ref(c) for c in controls], "result": _ref(action_id),
                   **_times(wf.record.started, wf.record.ended), **_status(wf.record)})
         self._workflow_entity(wf_id, steps, tools)
@@ -267,12 +277,10 @@ class _Builder:
                 "description": "W3C PROV provenance (workflow → task → ML run) recorded by yprov-wf, "
                                "packaged as a Workflow Run RO-Crate (Provenance Run Crate profile).",
                 "datePublished": _iso(datetime.now(timezone.utc).timestamp()),
-                "license": _ref(self.license["@id"]),
+                "license": _ref(self.license["@id"]), "author": _ref(person),
                 "conformsTo": [_ref(uri) for uri in PROFILES.values()],
                 "mainEntity": _ref(wf_id), "mentions": [_ref(a) for a in actions],
                 "hasPart": [_ref(i) for i, e in self.entities.items() if _is_data(e)]}
-        # hook (issue #13, agents): when the read-back records carry prov:Agent (the person who ran it),
-        # add them here as Person entities: root `author`, and `agent` on every CreateAction above.
         entities = [metadata, root, *self.entities.values()]
         graph = {"@context": CONTEXT, "@graph": [_single_values(e) for e in entities]}
         return graph, self.files, self.generated
@@ -329,11 +337,47 @@ class _Builder:
             return self.add({"@id": YPROV_WF_URL, "@type": "SoftwareApplication", "name": "yprov-wf",
                              "description": "A plain-Python workflow run by yprov-wf's workflow() scope.",
                              "url": _ref(YPROV_WF_URL), "softwareVersion": __version__})
-        version = self._package_version(engine)
+        version = next((a.version for a in self.wf.agents if a.role == "engine" and a.name == engine and a.version),
+                       None) or self._package_version(engine)
         ident = f"https://pypi.org/project/{_frag(engine)}/" + (f"{_frag(version)}/" if version else "")
         return self.add({"@id": ident, "@type": "SoftwareApplication", "name": engine,
                          "description": f"{engine} (provenance recorded by yprov-wf {__version__})",
                          "url": _ref(ident), "softwareVersion": version})
+
+    def _person(self, agents: list[AgentRecord]) -> str | None:
+        """The person who ran the work, a ``Person``: its IRI (an ORCID) as id, else ``#person-<name>``;
+        None when no person was recorded (``user=False``)."""
+        from yprov_wf.recording.agents import is_iri
+
+        who = next((a for a in agents if a.role == "person"), None)
+        if who is None:
+            return None
+        if is_iri(who.name):
+            return self.add({"@id": who.name, "@type": "Person", "name": who.name, "identifier": who.name})
+        return self.add({"@id": f"#person-{_frag(who.name)}", "@type": "Person", "name": who.name,
+                         "description": "the user name the run was recorded under"})
+
+    def _software(self, agents: list[AgentRecord]) -> list[str]:
+        """The software agents besides the engine (yprov-wf, the Python interpreter of a plain-Python
+        workflow, launchers) as ``SoftwareApplication``s, for an action's ``instrument``."""
+        ids = []
+        for a in agents:
+            if a.role == "recorder" and a.name == "yprov-wf":
+                ids.append(self.add({"@id": YPROV_WF_URL, "@type": "SoftwareApplication", "name": "yprov-wf",
+                                     "url": _ref(YPROV_WF_URL), "softwareVersion": a.version}))
+            elif a.role == "engine" and a.name == "python" and a.version:
+                ident = f"https://www.python.org/downloads/release/python-{_frag(a.version.replace('.', ''))}/"
+                ids.append(self.add({"@id": ident, "@type": "SoftwareApplication", "name": "Python",
+                                     "description": "the Python interpreter that ran the workflow",
+                                     "url": _ref(ident), "softwareVersion": a.version}))
+            elif a.role == "launcher":
+                url = _LAUNCHERS.get(a.name)
+                ident = url or f"#launcher/{_frag(a.name)}"
+                ids.append(self.add({"@id": ident, "@type": "SoftwareApplication", "name": a.name,
+                                     "description": f"the launcher the run was started under ({a.name}"
+                                                    + (f" {a.instance})" if a.instance else ")"),
+                                     "url": _ref(url), "softwareVersion": a.version}))
+        return ids
 
     def _package_version(self, name: str) -> str | None:
         rec = self.wf.record
@@ -361,9 +405,13 @@ class _Builder:
                       "workExample": _ref(tools[task.name])})
         return steps, tools
 
-    def _task(self, task: TaskRun, step: str, tool: str) -> tuple[str, list[str], list[str]]:
+    def _task(self, task: TaskRun, step: str, tool: str, wf_person: str | None
+              ) -> tuple[str, list[str], list[str]]:
         """The task attempt's actions; returns its control action, its actions and what it made."""
         action_id = f"#task/{_frag(task.id)}"
+        person = self._person(task.agents) or wf_person
+        # a launcher of the task's own process (a torchrun rank) is an instrument of the attempt, after its tool
+        launchers = [a for a in task.agents if a.role == "launcher" and a not in self.wf.agents]
         params = [self._param(f"{action_id}/param", tool, f"#param/task/{_frag(task.name)}", p.key, p.value)
                   for p in task.record.params]
         bundle = self._file(f"tasks/{task.id}.json", {
@@ -372,22 +420,23 @@ class _Builder:
         name = f"{task.name}" + (f" (attempt {task.record.attempt})" if task.record.attempt > 1 else "")
         runs, made = [], []
         for run in task.runs:
-            run_action, run_made = self._ml_run(run, tool)
+            run_action, run_made = self._ml_run(run, tool, person)
             runs.append(run_action)
             made.extend(run_made)
         # a task that declared no outputs made what its ML runs made (they ran inside it)
         outputs = _unique([self._data(f) for f in task.outputs]) or _unique(made)
         self.add(_action(action_id, "CreateAction", name,
                          f"Attempt {task.record.attempt} of task {task.name} ({task.status}) in workflow run "
-                         f"{self.wf.id}.", task.record, tool,
-                         _unique(params + [self._data(f) for f in task.inputs]), outputs, subjectOf=_ref(bundle)))
+                         f"{self.wf.id}.", task.record, [tool, *self._software(launchers)],
+                         _unique(params + [self._data(f) for f in task.inputs]), outputs, subjectOf=_ref(bundle),
+                         agent=_ref(person)))
         control = f"#control/{_frag(task.id)}"
         self.add({"@id": control, "@type": "ControlAction", "name": f"Orchestration of {name}",
                   "instrument": _ref(step), "object": [_ref(action_id), *(_ref(r) for r in runs)],
                   **_times(task.record.started, task.record.ended), **_status(task.record)})
         return control, [action_id, *runs], outputs
 
-    def _ml_run(self, run: MLRun, tool: str) -> tuple[str, list[str]]:
+    def _ml_run(self, run: MLRun, tool: str, person: str | None) -> tuple[str, list[str]]:
         """The ML run's action; returns its id and what it made (its results)."""
         rec = run.record
         action_id = f"#mlrun/{_frag(run.id)}"
@@ -450,7 +499,7 @@ class _Builder:
             (obj if a.is_input else result).append(ident)
         self.add(_action(action_id, "CreateAction", f"ML run {rec.experiment} ({run.id})",
                          f"ML run {run.id} of experiment {rec.experiment} ({rec.status}) in task {run.task.name}.",
-                         rec, app, _unique(obj), _unique(result)))
+                         rec, app, _unique(obj), _unique(result), agent=_ref(person)))
         return action_id, _unique(result)
 
     # -- entities ------------------------------------------------------------------------------------
@@ -555,10 +604,11 @@ class _Builder:
                   "contentSize": str(len(data))})
 
 
-def _action(ident: str, kind: str, name: str, description: str, rec: Any, instrument: str, obj: list[str],
-            result: list[str], **extra: Any) -> dict[str, Any]:
+def _action(ident: str, kind: str, name: str, description: str, rec: Any, instrument: str | list[str],
+            obj: list[str], result: list[str], **extra: Any) -> dict[str, Any]:
+    tools = [instrument] if isinstance(instrument, str) else instrument
     return {"@id": ident, "@type": kind, "name": name, "description": description,
-            "instrument": _ref(instrument), **_times(rec.started, rec.ended), **_status(rec),
+            "instrument": [_ref(t) for t in tools], **_times(rec.started, rec.ended), **_status(rec),
             "object": [_ref(o) for o in obj], "result": [_ref(r) for r in result], **extra}
 
 

@@ -100,8 +100,21 @@ def runtime_environment(env_vars: Iterable[str] = (), allow: Iterable[str] = (),
     """
     info: dict[str, Scalar] = dict(_static())
     info["command"] = " ".join(redact_argv(sys.argv))
+    info["workingDirectory"] = os.getcwd()
+    script = main_script()
+    if script is not None:
+        info["script"] = script
     info.update(environment_variables((*DEFAULT_ENV_VARS, *env_vars), allow, deny))
     return info
+
+
+def main_script() -> str | None:
+    """The absolute path of the running program's main file (``python train.py``, ``python -m pkg.train``),
+    which the command line as typed may name relatively; None for ``python -c``, a REPL or a notebook."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return None
+    return os.path.abspath(path)
 
 
 def slow_environment() -> dict[str, Scalar]:

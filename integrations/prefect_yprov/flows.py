@@ -159,7 +159,7 @@ def _open_attempt(fn: Callable[..., Any], options: ProvOptions, args: tuple, kwa
         member.open()
         for key, value in values.items():
             member.log_input(value, name=key, value=True)
-    workflow = _workflow_scope(flow, flow_run, name, params, options, parent, member).open()
+    workflow = _workflow_scope(flow, flow_run, name, params, options, parent, member, _source_file(fn)).open()
     if member is not None:
         member.set_attribute("subflowLocation", os.path.relpath(workflow.dir.root, parent.dir.root))
     register_run_dir(flow, str(flow_run.id), workflow.dir.root)
@@ -170,15 +170,25 @@ def _open_attempt(fn: Callable[..., Any], options: ProvOptions, args: tuple, kwa
 
 
 def _workflow_scope(flow: Any, flow_run: Any, name: str, params: dict[str, Any], options: ProvOptions,
-                    parent: yp.WorkflowScope | None, member: yp.TaskScope | None) -> yp.WorkflowScope:
+                    parent: yp.WorkflowScope | None, member: yp.TaskScope | None,
+                    flow_file: str | None = None) -> yp.WorkflowScope:
     return yp.WorkflowScope(
         name, namespace=options.namespace, save_dir=options.save_dir, run_id=_run_id(flow_run), params=params,
         engine="prefect", engine_version=prefect.__version__,
         system_metrics_interval=options.system_metrics_interval, energy=options.energy,
         attributes={"flowRunId": str(flow_run.id), "flowRunName": flow_run.name,
                     "runCount": max(flow_run.run_count, 1), "parentFlowRunId": parent.run_id if parent else None,
-                    "parentTaskRunId": member.run_id if member else None},
+                    "parentTaskRunId": member.run_id if member else None, "flowFile": flow_file},
     )
+
+
+def _source_file(fn: Callable[..., Any]) -> str | None:
+    """The absolute path of the file defining the flow function (the crate's main workflow), if it has one."""
+    try:
+        path = inspect.getsourcefile(inspect.unwrap(fn))
+    except (TypeError, ValueError):  # a builtin or a callable object without source
+        return None
+    return os.path.abspath(path) if path and os.path.isfile(path) else None
 
 
 def _returned(opened: _FlowRun | None, exc: BaseException | None, result: Any, options: ProvOptions) -> None:
