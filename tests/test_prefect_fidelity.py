@@ -307,13 +307,18 @@ def test_a_callable_object_task_is_cached_as_plainly(swapped_dir):
 
 
 class Unprintable:
-    """A value the recording cannot describe (its repr raises): a provenance-side failure in every task."""
+    """A value the recording cannot describe: its repr raises (which the describer survives) and so does
+    its ``shape`` when asked whether it is an array: a provenance-side failure in every task."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
     def __repr__(self) -> str:
         raise RuntimeError("no repr for you")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise RuntimeError("no shape for you")
 
 
 def unprintable_flow(flow, task):
@@ -336,7 +341,7 @@ def test_a_value_that_cannot_be_recorded_warns_once_and_only_that_value_is_dropp
     import prefect_yprov.attempts as attempts
 
     attempts._warned.clear()  # earlier tests in this process may have warned already
-    with pytest.warns(yp.ProvenanceWarning, match="no repr for you") as caught:
+    with pytest.warns(yp.ProvenanceWarning, match="no shape for you") as caught:
         swapped = unprintable_flow(*SWAPPED)(return_state=True)
     plain = unprintable_flow(*PLAIN)(return_state=True)
     assert (swapped.name, swapped.result()) == (plain.name, plain.result()) == ("Completed", 12)
@@ -519,7 +524,7 @@ def test_dask_workers_with_four_threads_each_record_their_own_bundles(swapped_di
     seen = []
     for t in tasks:  # each run holds its own task's 20 points, and nothing else
         (series,) = by_type(t["_bundle"], "MetricSeries").values()
-        frame = pd.read_parquet(run_dir / series["prov:location"])
+        frame = pd.read_parquet(run_dir / value(series["ywf:path"]))
         assert len(frame) == 20 and frame.value.nunique() == 1, t["_file"]
         seen.append(int(frame.value.iloc[0]))
     assert sorted(seen) == list(range(16))
