@@ -307,12 +307,7 @@ def save_model_version_call(model: Any, name: Any, args: tuple, options: dict[st
             _ignore(ignored, key, rest.pop(0), SAVE_MODEL_VERSION_IGNORED)
     if rest:
         raise TypeError(f"save_model_version: too many positional arguments: {args!r}")
-    for key in ("context", "step", "timestamp"):
-        if key in acted:
-            if getattr(call, key) is not None:
-                raise TypeError(f"save_model_version: {key} given twice")
-            setattr(call, key, acted[key])
-    return call
+    return _with_keywords("save_model_version", call, acted)
 
 
 LOG_DATASET_IGNORED = {
@@ -424,13 +419,18 @@ def log_artifact_call(first: Any, args: tuple, options: dict[str, Any]) -> Artif
             call.is_input = rest.pop(0)
     if rest:
         raise TypeError(f"log_artifact: too many positional arguments: {args!r}")
-    for key in ("context", "step", "timestamp"):
-        if key in acted:
-            if getattr(call, key) is not None:
-                raise TypeError(f"log_artifact: {key} given twice")
-            setattr(call, key, acted[key])
-    return call
+    return _with_keywords("log_artifact", call, acted)
 
 
 LOG_PARAM_IGNORED = {"is_input": "params are always recorded as used by the run (inputs)",
                      "source": "not recorded for params"}
+
+
+def _with_keywords(function: str, call: Any, acted: dict[str, Any]) -> Any:
+    """``call`` with the context, step and timestamp given as keywords; one given both ways is an error."""
+    for key in ("context", "step", "timestamp"):
+        if key in acted:
+            if getattr(call, key) is not None:
+                raise TypeError(f"{function}: {key} given twice")
+            setattr(call, key, acted[key])
+    return call
