@@ -49,8 +49,11 @@ class Journal:
 
     def append(self, event: str, payload: dict[str, Any]) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab", buffering=0)
+            try:  # the folder is there but for the first journal of a run: no mkdir per task
+                self._file = open(self.path, "ab", buffering=0)
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "ab", buffering=0)
         self._file.write(encode_line({"event": event, **payload}))
 
     def close(self) -> None:
@@ -69,8 +72,37 @@ def encode_line(event: dict[str, Any]) -> bytes:
 
 
 def encode(record: Any) -> dict[str, Any]:
-    """A record as a JSON-able dict."""
-    return dataclasses.asdict(record)
+    """A record as a JSON-able dict: what ``dataclasses.asdict`` gives, without its deep copy of every
+    scalar (it is on each task's path, several times)."""
+    return _encode_value(record)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _encode_value(value: Any) -> Any:
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    names = _field_names(cls)
+    if names is not None:
+        return {name: _encode_value(getattr(value, name)) for name in names}
+    if cls is list:
+        return [_encode_value(v) for v in value]
+    if cls is dict:
+        return {_encode_value(k): _encode_value(v) for k, v in value.items()}
+    return dataclasses.asdict(_Box(value))["value"]  # tuples, subclasses, other objects: as asdict copies them
+
+
+@dataclasses.dataclass
+class _Box:
+    value: Any
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass (None for any other class)."""
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
 def decode(cls: type, data: dict[str, Any]) -> Any:
