@@ -97,10 +97,14 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a half.
     ``durable=False`` skips the fsync (a killed process still never leaves a half file; an fsync costs
     several ms, more than a whole task's recording, so per-task files skip it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        try:  # the folder is there but for a run's first file: no mkdir per write
+            f = open(tmp, "wb")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(tmp, "wb")
+        with f:
             f.write(data)
             if durable:
                 f.flush()
