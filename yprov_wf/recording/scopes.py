@@ -8,6 +8,7 @@ import inspect
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -175,8 +176,9 @@ class WorkflowScope(_Scope):
             raise ValueError("a workflow joined from another process needs the run_id of the owner")
         self._warned = False
         self.broken = False
-        self.tasks: list[TaskScope] = []
+        self.tasks: list[TaskScope] = []  # the open ones (a closed task leaves the list)
         self._written_ids: set[str] = set()  # task ids recorded by this process (see claim_task_id)
+        self._claim_lock = threading.Lock()
         self.generations = GenerationIndex()  # file outputs recorded in this process (see prov.dataflow)
 
     def _fresh(self, fn, args, kwargs) -> WorkflowScope:
@@ -241,17 +243,17 @@ class WorkflowScope(_Scope):
         """``task_id``, or ``task_id-2``, ``-3``… when a task of this workflow run already has it (here or
         on disk): two tasks given one id are both kept, with a warning, rather than one overwriting the other."""
         def taken(candidate: str) -> bool:
-            return (any(getattr(t, "run_id", None) == candidate for t in self.tasks)
-                    or candidate in self._written_ids or self.dir.task_file(candidate).exists()
+            return (candidate in self._written_ids or self.dir.task_file(candidate).exists()
                     or self.dir.task_journal(candidate).exists())
-        candidate, n = task_id, 1
-        while taken(candidate):
-            n += 1
-            candidate = f"{task_id}-{n}"
+        with self._claim_lock:  # concurrent tasks (threads) given one id get two
+            candidate, n = task_id, 1
+            while taken(candidate):
+                n += 1
+                candidate = f"{task_id}-{n}"
+            self._written_ids.add(candidate)
         if candidate != task_id:
             warn_degraded(f"yprov-wf: task run id {task_id!r} is already used in workflow run {self.run_id!r}; "
                           f"this task is recorded as {candidate!r}", stacklevel=4)
-        self._written_ids.add(candidate)
         return candidate
 
     def set_attribute(self, name: str, value: Scalar) -> None:
@@ -454,7 +456,11 @@ class TaskScope(_Scope):
             self.energy = energy_enabled(wf.energy)
         if self.energy_country is None:
             self.energy_country = wf.energy_country
-        self.run_id = wf.claim_task_id(self.run_id) if self.run_id else new_run_id(self.name)
+        if self.run_id:
+            self.run_id = wf.claim_task_id(self.run_id)
+        else:
+            self.run_id = new_run_id(self.name)
+            wf._written_ids.add(self.run_id)
         self._enter_context()
         wf.tasks.append(self)
         self.record = TaskRecord(
@@ -544,10 +550,14 @@ class TaskScope(_Scope):
         self.emit("task_closed", {"status": status, "ended": ended, "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.generations.add(self.record.task_id, outputs, ended)
-        wf.io(write_task_file, wf.dir, self.record)
+        written = wf.io(_write_bundle, wf.dir, self.record)
         self.journal.close()
-        if not wf.broken and wf.dir.task_file(self.record.task_id).exists():  # else recover rebuilds it
+        if written and not wf.broken:  # else recover rebuilds the bundle from the journal
             wf.io(_remove_journal, self.journal.path)
+        try:
+            wf.tasks.remove(self)
+        except ValueError:
+            pass
         if self.owns_workflow:
             wf.close(status, error)
 
@@ -568,6 +578,12 @@ def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
     # no fsync per task (it alone costs more than the rest of a task's recording): like the journals,
     # task files survive a killed process; workflow.json, written last, is fsynced
     atomic_write(wdir.task_file(task.task_id), to_json(task_document(task, wdir.root)), durable=False)
+
+
+def _write_bundle(wdir: WorkflowDir, task: TaskRecord) -> bool:
+    """Write the task's bundle; True once written (``WorkflowScope.io`` gives None for a failed write)."""
+    write_task_file(wdir, task)
+    return True
 
 
 def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
