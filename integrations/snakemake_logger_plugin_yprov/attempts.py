@@ -84,6 +84,7 @@ class _Reporter(logging.Filter):
         super().__init__()
         self.log_tail_lines = log_tail_lines
         self._exceptions: dict[int, str] = {}  # thread → the exception it logged last (an ERROR event)
+        self._lock = threading.Lock()  # a group job's members fail on threads of their own
         self._warned = False
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -123,11 +124,12 @@ class _Reporter(logging.Filter):
                 "ended": record.created, "error": error_text(ev, exception),
                 "log_tail": log_tail(files["log"], self.log_tail_lines)}
         path = ATTEMPTS / f"{socket.gethostname()}-{os.getpid()}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:  # this process's own file: nobody else writes it
-            f.write(json.dumps(line) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:  # this process's own file: nobody else writes it
+                f.write(json.dumps(line) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
 
 
 def _summary(message: str) -> str:
