@@ -682,3 +682,47 @@ def test_wrapper_needs_a_script_param(tmp_path):
         script_of(SimpleNamespace(rule="train", params=SimpleNamespace()))
     with pytest.raises(FileNotFoundError, match="missing.py"):
         script_of(SimpleNamespace(rule="train", params=SimpleNamespace(script=str(tmp_path / "missing.py"))))
+
+
+# -- attempts a job's own process retried, as reported to the main process ---------------------------------
+
+def test_a_job_process_reports_its_attempts_only_under_the_plugin_and_in_a_job_mode():
+    from snakemake.logging import logger
+    from snakemake_logger_plugin_yprov.attempts import _Reporter, report_from_job_process
+
+    before = list(logger.filters)
+    try:
+        assert not report_from_job_process(["snakemake", "--mode", "subprocess"], {})  # no --logger yprov
+        assert not report_from_job_process(["snakemake", "-c", "1"], {"YPROV_SNAKEMAKE_LOGGER": "1"})  # main
+        assert not report_from_job_process(["snakemake", "--mode", "default"], {"YPROV_SNAKEMAKE_LOGGER": "1"})
+        assert logger.filters == before
+        assert report_from_job_process(["snakemake", "--mode=remote"], {"YPROV_SNAKEMAKE_LOGGER": "1"})
+        assert report_from_job_process(["snakemake", "--mode", "'subprocess'"], {"YPROV_SNAKEMAKE_LOGGER": "1"})
+        assert sum(isinstance(f, _Reporter) for f in logger.filters) == 1  # once, however often imported
+    finally:
+        for f in [f for f in logger.filters if f not in before]:
+            logger.removeFilter(f)
+
+
+def test_reported_attempts_go_each_once_to_their_job_of_this_run(tmp_path):
+    from snakemake_logger_plugin_yprov.attempts import ATTEMPTS, InnerAttempts
+
+    folder = tmp_path / ATTEMPTS
+    folder.mkdir(parents=True)
+    run = tmp_path / "prov" / "wf" / "run1"
+
+    def line(key: str, ended: float, run_dir: Path = run) -> str:
+        return json.dumps({"run_dir": str(run_dir), "key": key, "rule": "r", "ended": ended, "error": f"e{ended}",
+                           "log_tail": None}) + "\n"
+
+    (folder / "host-1.jsonl").write_text(line("k1", 2.0) + line("k2", 1.0) + line("k1", 3.0, tmp_path / "old")
+                                         + "not json\n" + line("k1", 1.0)[:20])  # a line still being written
+    inner = InnerAttempts(run, cwd=tmp_path)
+    assert [(a.key, a.ended) for a in inner.take("k1")] == [("k1", 2.0)]
+    with open(folder / "host-1.jsonl", "a") as f:
+        f.write(line("k1", 1.0)[20:])  # the rest of that line
+    (folder / "host-2.jsonl").write_text(line("k1", 0.5))
+    assert [a.ended for a in inner.take("k1")] == [0.5, 1.0]  # oldest first, across processes
+    assert inner.take("k1") == [] and [a.error for a in inner.take("k2")] == ["e1.0"]
+    inner.remove()
+    assert not folder.exists()

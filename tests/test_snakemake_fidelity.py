@@ -2,8 +2,9 @@
 the Snakemake repository, see each SOURCE): the outputs are byte-identical with and without the plugin,
 and the provenance tells what happened — temp() files hashed before Snakemake removes them and recorded as
 temporary, pipe() as pipes with no digest, group-job members under cluster-generic keep their inputs,
-retries are one bundle per attempt with the workflow completed, shadow outputs at their real place,
-directory() outputs with Snakemake's timestamp — and ``yprov-wf validate`` passes on each.
+retries (shell and run: jobs, rule-level and --retries) are one bundle per attempt with the workflow
+completed, shadow outputs at their real place, directory() outputs with Snakemake's timestamp — and
+``yprov-wf validate`` passes on each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from yprov_wf.prov.validate import validate
 DATA = REPO / "tests" / "data" / "snakemake_workflows"
 # files whose bytes differ from run to run whatever the plugin does (timings, dates)
 VOLATILE = re.compile(r"(^|/)(qsub\.log|benchmark[^/]*\.txt)$")
+# Snakemake's cluster-generic executor with the workflow's ./qsub (Snakemake's own, see sm_group_temp)
+CLUSTER = ("--executor", "cluster-generic", "--cluster-generic-submit-cmd", "./qsub", "-j", "2", "--latency-wait", "5",
+           "--seconds-between-status-checks", "1")
 
 
 def outputs(workdir: Path) -> dict[str, bytes]:
@@ -133,9 +137,7 @@ def test_pipes_are_recorded_as_pipes_with_no_content_digest(tmp_path):
 
 
 def test_group_job_members_under_cluster_generic_keep_their_inputs(tmp_path):
-    root, work, _ = run_both("sm_group_temp", tmp_path, "--executor", "cluster-generic",
-                             "--cluster-generic-submit-cmd", "./qsub", "-j", "2", "--latency-wait", "5",
-                             "--seconds-between-status-checks", "1")
+    root, work, _ = run_both("sm_group_temp", tmp_path, *CLUSTER)
     tasks = tasks_of(root)
     assert {k: len(v) for k, v in tasks.items()} == {"a": 1, "b": 1, "c": 1, "all": 1}
     (b,) = tasks["b"]
@@ -149,14 +151,123 @@ def test_group_job_members_under_cluster_generic_keep_their_inputs(tmp_path):
     assert {(b["_id"], tasks["a"][0]["_id"]), (c["_id"], b["_id"])} <= informed(root)
 
 
-def test_snakemakes_run_block_retries_complete_the_workflow(tmp_path):
-    """A run: job's rule-level ``retries:`` happen inside the job's own ``snakemake --mode subprocess``
-    process, which logs no events to the main process: Snakemake itself reports one job, finished."""
-    root, _, _ = run_both("sm_retries", tmp_path, "-c", "1")
-    (a,) = tasks_of(root)["a"]
-    assert value(a["ywf:status"]) == "completed"
+def attempts_of(root: Path, rule: str) -> list[tuple[int, str]]:
+    return [(value(t["ywf:attempt"]), value(t["ywf:status"]))
+            for t in sorted(tasks_of(root)[rule], key=lambda t: value(t["ywf:attempt"]))]
+
+
+def workflow_status(root: Path) -> str:
     (wf,) = by_type(load(root / "workflow.json"), "WorkflowRun").values()
-    assert value(wf["ywf:status"]) == "completed" and "ywf:error" not in wf
+    return value(wf["ywf:status"])
+
+
+def test_snakemakes_run_block_retries_are_one_bundle_per_attempt(tmp_path):
+    """A run: job's rule-level ``retries:`` happen inside the job's own ``snakemake --mode subprocess``
+    process (Snakemake reports one job, finished): that process reports each failed attempt to the plugin."""
+    root, work, _ = run_both("sm_retries", tmp_path, "-c", "1")
+    assert attempts_of(root, "a") == [(1, "failed"), (2, "failed"), (3, "completed")]
+    assert workflow_status(root) == "completed"
+    assert all("not enough attempts" in value(t["ywf:error"]) for t in tasks_of(root)["a"] if "ywf:error" in t)
+    assert not (work / ".snakemake" / "yprov" / "attempts").exists()  # the reports are removed at the end
+
+
+# a run: job failing while a counter says attempt < FAILURES + 1; the counter and the log say which attempt ran
+RUN_RETRIED = """
+rule all:
+    input: "retry.txt"
+rule retry:
+    output: "retry.txt"
+    log: "retry.log"
+    RETRIES
+    run:
+        import os
+        n = int(open("count").read()) if os.path.exists("count") else 0
+        open("count", "w").write(str(n + 1))
+        open(log[0], "w").write(f"attempt {n + 1}\\n")
+        if n < FAILURES:
+            raise ValueError(f"attempt {n + 1} fails")
+        open(output[0], "w").write("ok\\n")
+"""
+
+
+def run_retried(tmp_path: Path, retries: str, failures: int, *args: str) -> tuple[Path, Path, int]:
+    """RUN_RETRIED without and with the plugin: the run folder, its workdir and Snakemake's exit status;
+    the outputs (counter and log included) byte-identical."""
+    text = RUN_RETRIED.replace("RETRIES", retries).replace("FAILURES", str(failures))
+    codes = []
+    for d in (tmp_path / "plain", tmp_path / "logged"):
+        d.mkdir()
+        (d / "Snakefile").write_text(text)
+        extra = ("--logger", "yprov", "--logger-yprov-namespace", NS) if d.name == "logged" else ()
+        codes.append(snakemake_cli(d, *args, *extra).returncode)
+    assert codes[0] == codes[1]
+    assert outputs(tmp_path / "plain") == outputs(tmp_path / "logged")
+    (root,) = run_dirs(tmp_path / "logged" / "prov")
+    assert validate(root) == []
+    return root, tmp_path / "logged", codes[1]
+
+
+@pytest.mark.parametrize(("retries", "args"), [("retries: 2", ("-c", "1")), ("retries: 2", ("-c", "2")),
+                                               ("", ("-c", "2", "--retries", "2"))],
+                         ids=["rule-c1", "rule-c2", "cli-c2"])
+def test_run_block_retries_are_one_bundle_per_attempt_each_with_its_error_and_log(tmp_path, retries, args):
+    root, work, code = run_retried(tmp_path, retries, 2, *args)
+    assert code == 0 and (work / "count").read_text() == "3"
+    assert attempts_of(root, "retry") == [(1, "failed"), (2, "failed"), (3, "completed")]
+    attempts = sorted(tasks_of(root)["retry"], key=lambda t: value(t["ywf:attempt"]))
+    for n, t in enumerate(attempts[:2], 1):
+        assert value(t["ywf:logTail"]).splitlines()[-1] == f"attempt {n}"  # as that attempt left it
+        error = value(t["ywf:error"])
+        assert error.startswith("Error in rule retry") and f"attempt {n} fails" in error
+        assert files_of(t, "wasGeneratedBy") == {}
+    assert "ywf:logTail" not in attempts[2] and "ywf:error" not in attempts[2]
+    assert set(files_of(attempts[2], "wasGeneratedBy")) == {str(work / "retry.txt")}
+    starts = [value(t["prov:startTime"]) for t in attempts]
+    assert starts == sorted(starts) and len(set(starts)) == 3
+    assert len({value(t["ywf:jobKey"]) for t in attempts}) == 1
+    assert workflow_status(root) == "completed"
+
+
+def test_run_block_retries_that_all_fail_are_each_recorded_as_snakemake_ran_them(tmp_path):
+    """``retries: 1`` on a run: job that always fails: its process runs it twice, then the main process
+    restarts it (attempt 2) and its new process runs it once more: three runs, as the counter says."""
+    root, work, code = run_retried(tmp_path, "retries: 1", 99, "-c", "1")
+    runs = int((work / "count").read_text())
+    assert code != 0 and runs == 3
+    assert attempts_of(root, "retry") == [(n, "failed") for n in range(1, runs + 1)]
+    tails = [value(t["ywf:logTail"]).splitlines()[-1]
+             for t in sorted(tasks_of(root)["retry"], key=lambda t: value(t["ywf:attempt"]))]
+    assert tails == [f"attempt {n}" for n in range(1, runs + 1)]
+    assert workflow_status(root) == "failed"
+
+
+WRAPPED_RETRIED = """
+rule retry:
+    output: "retry.txt"
+    log: "retry.log"
+    retries: 2
+    run:
+        import os
+        from snakemake_yprov import job
+        with job():
+            n = int(open("count").read()) if os.path.exists("count") else 0
+            open("count", "w").write(str(n + 1))
+            open(log[0], "w").write(f"attempt {n + 1}\\n")
+            if n < 2:
+                raise ValueError(f"attempt {n + 1} fails")
+            open(output[0], "w").write("ok\\n")
+"""
+
+
+def test_wrapped_run_block_retries_keep_the_jobs_own_bundles_only(tmp_path):
+    """A wrapped job writes a bundle per attempt itself: the attempts its process reports add none."""
+    (tmp_path / "Snakefile").write_text(WRAPPED_RETRIED)
+    result = snakemake_cli(tmp_path, "-c", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root,) = run_dirs(tmp_path / "prov")
+    assert attempts_of(root, "retry") == [(1, "failed"), (2, "failed"), (3, "completed")]
+    assert {value(t["ywf:recordedBy"]) for t in tasks_of(root)["retry"]} == {"job"}
+    assert workflow_status(root) == "completed" and validate(root) == []
 
 
 RETRIED = """
@@ -171,9 +282,13 @@ rule retry:
 """
 
 
-def test_retried_jobs_are_one_bundle_per_attempt_each_with_its_own_log_and_the_workflow_completed(tmp_path):
+# under cluster-generic, a job runs in a `snakemake --mode remote` process of its own, which applies the rule's
+# retries: itself, as a run: job's process does (the qsub script is Snakemake's, from sm_group_temp)
+@pytest.mark.parametrize("args", [("-c", "1"), CLUSTER], ids=["local", "cluster-generic"])
+def test_retried_jobs_are_one_bundle_per_attempt_each_with_its_own_log_and_the_workflow_completed(tmp_path, args):
     (tmp_path / "Snakefile").write_text(RETRIED)
-    result = snakemake_cli(tmp_path, "-c", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
+    shutil.copy(DATA / "sm_group_temp" / "qsub", tmp_path / "qsub")
+    result = snakemake_cli(tmp_path, *args, "--logger", "yprov", "--logger-yprov-namespace", NS)
     assert result.returncode == 0, result.stderr[-3000:]
     (root,) = run_dirs(tmp_path / "prov")
     attempts = sorted(tasks_of(root)["retry"], key=lambda t: value(t["ywf:attempt"]))

@@ -21,7 +21,13 @@ from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
+from snakemake_logger_plugin_yprov.attempts import report_from_job_process
+
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
+
+# Snakemake imports this module in a job's own process too (``--mode subprocess``/``remote``), where a rule's
+# ``retries:`` restart the job unseen by the main process: under ``--logger yprov``, report them (see attempts)
+report_from_job_process(sys.argv, os.environ)
 
 
 def _parse_namespace(value: str, source: str = "--logger-yprov-namespace") -> str:

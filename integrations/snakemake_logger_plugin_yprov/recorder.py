@@ -20,6 +20,7 @@ from snakemake_yprov.jobinfo import snakemake_version
 from snakemake_yprov.logtail import log_tail
 
 import yprov_wf as yp
+from snakemake_logger_plugin_yprov.attempts import LOG_TAIL_ENV, InnerAttempt, InnerAttempts, error_text
 from snakemake_logger_plugin_yprov.snapshots import JOB_INPUTS, LOG_TAIL
 from yprov_wf.errors import ProvenanceWarning
 from yprov_wf.recording.records import COMPLETED, FAILED, INTERRUPTED, PIPE, DataRecord, Scalar
@@ -83,6 +84,8 @@ class WorkflowRecorder:
         self._pointer: Path | None = None
         self._env_before: str | None = None
         self._logger_env_before: str | None = None
+        self._tail_env_before: str | None = None
+        self._inner: InnerAttempts | None = None  # failed attempts that jobs' own processes reported
         self._broken = False
         self.closed = False
 
@@ -93,7 +96,9 @@ class WorkflowRecorder:
             if self.workflow is not None or self.closed:
                 return
             self._logger_env_before = os.environ.get(rendezvous.LOGGER_ENV)
+            self._tail_env_before = os.environ.get(LOG_TAIL_ENV)
             os.environ[rendezvous.LOGGER_ENV] = "1"
+            os.environ[LOG_TAIL_ENV] = str(self.settings.log_tail_lines)
             snakefile = str(info.get("snakefile_main") or info.get("snakefile") or "Snakefile")
             name = self.settings.workflow_name or _default_name(snakefile)
             sm_id = str(info.get("workflow_id") or "")
@@ -106,6 +111,7 @@ class WorkflowRecorder:
                 engine_version=str(info.get("snakemake_version") or snakemake_version() or "") or None,
             ).open()
             self.run_dir = self.workflow.dir.root.resolve()
+            self._inner = InnerAttempts(self.run_dir)
             self._env_before = os.environ.get(rendezvous.RUN_DIR_ENV)
             os.environ.update(self.workflow.environment)
             self._pointer = rendezvous.write_pointer(self.run_dir, sm_id, name=name, namespace=self.workflow.namespace,
@@ -129,6 +135,10 @@ class WorkflowRecorder:
             self.closed = True
             if os.environ.get(rendezvous.LOGGER_ENV) == "1" and self._logger_env_before is None:
                 os.environ.pop(rendezvous.LOGGER_ENV, None)
+            if self._tail_env_before is None:
+                os.environ.pop(LOG_TAIL_ENV, None)
+            else:
+                os.environ[LOG_TAIL_ENV] = self._tail_env_before
             if self.workflow is None:
                 return
             uses = self._uses() if self._jobs else {}
@@ -151,6 +161,8 @@ class WorkflowRecorder:
                 if self._pointer is not None and self.run_dir is not None:
                     rendezvous.remove_pointer(self._pointer, self.run_dir)
                     (self._pointer.parent / rendezvous.JOBIDS.name).unlink(missing_ok=True)
+                if self._inner is not None:
+                    self._inner.remove()
 
     # -- jobs ----------------------------------------------------------------------------------------
     def group_info(self, group: str, group_job_id: str | None, jobids: Any) -> None:
@@ -218,13 +230,10 @@ class WorkflowRecorder:
         with self._lock:
             jobid = int(ev["jobid"])
             self._failed_jobs.add(jobid)
-            aux = ev.get("aux") or {}
-            detail = "; ".join(f"{k}: {v}" for k, v in dict(aux).items() if v not in (None, ""))
-            error = f"Error in rule {ev.get('rule_name')}" + (f" ({detail})" if detail else "")
             job = self._jobs.get(jobid)
             if job is not None and LOG_TAIL in ev:
                 job.log_tail = ev[LOG_TAIL] or ""
-            self._finish(jobid, FAILED, error[:2000], when)
+            self._finish(jobid, FAILED, error_text(ev), when)
 
     def _uses(self) -> dict[str, float]:
         """When each file was first used, by the bundles in the run folder and the jobs still open here."""
@@ -273,6 +282,13 @@ class WorkflowRecorder:
         try:
             if self._claim(job):
                 return
+            inner = self._inner.take(job.key) if self._inner is not None else []
+            if status == FAILED and inner:  # its process reported this failure too, with the exception
+                error = inner.pop().error
+            for failed in inner:  # retried inside the job's own process: an attempt each, before this one
+                self._write_inner(job, failed)
+                job.started, job.attempt = failed.ended, job.attempt + 1
+            self._attempts[jobid] = max(self._attempts.get(jobid, 0), job.attempt)
             attrs = dict(job.attributes)
             if status != COMPLETED:
                 tail = job.log_tail if job.log_tail is not None else log_tail(job.logs, self.settings.log_tail_lines)
@@ -294,6 +310,19 @@ class WorkflowRecorder:
             self._broken = True
             warnings.warn(f"yprov-wf: stopped recording Snakemake jobs ({type(exc).__name__}: {exc})",
                           ProvenanceWarning, stacklevel=2)
+
+    def _write_inner(self, job: _Job, failed: InnerAttempt) -> None:
+        """A failed attempt the job's own process made and retried (a ``run:`` job's ``retries:``): the job's
+        inputs, no outputs (Snakemake removes them), the error and log tail its process saw."""
+        assert self.workflow is not None
+        attrs = dict(job.attributes)
+        if failed.log_tail:
+            attrs["logTail"] = failed.log_tail
+        task_id = new_task_id(job.rule, job.key)
+        self._claimed.add(task_id)
+        self.workflow.write_finished_task(
+            job.rule, run_id=task_id, attempt=job.attempt, started=job.started, ended=max(failed.ended, job.started),
+            status=FAILED, error=failed.error, inputs=job.inputs, params=job.params, attributes=attrs, outputs=())
 
     def _outputs_now(self, job: _Job) -> list[DataRecord | str]:
         """Outputs of a job reported only now: the files, or the record of a temp()/pipe() one that is gone."""

@@ -158,17 +158,16 @@ _warmed = threading.Event()
 
 
 def _warm_up() -> None:
-    """Import what closing the bundle needs (the prov model and PROV-JSON serializer, ~50 ms) on a daemon
-    thread while the job's body runs, once per process."""
+    """Import what closing the bundle needs (the mapping to PROV-JSON) on a daemon thread while the job's
+    body runs, once per process."""
     if _warmed.is_set():
         return
     _warmed.set()
 
     def work() -> None:
-        for name in ("yprov_wf.prov.mapping", "prov.serializers.provjson"):
-            try:
-                importlib.import_module(name)
-            except Exception:  # closing the bundle imports (and reports) it itself
-                return
+        try:
+            importlib.import_module("yprov_wf.prov.mapping")
+        except Exception:  # closing the bundle imports (and reports) it itself
+            return
 
     threading.Thread(target=work, name="yprov-snakemake-warm-up", daemon=True).start()

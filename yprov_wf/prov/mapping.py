@@ -20,13 +20,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from prov.constants import PROV, PROV_BUNDLE, PROV_LABEL, PROV_LOCATION, PROV_TYPE, PROV_VALUE
-from prov.identifier import Identifier
-from prov.model import ProvBundle, ProvDocument, QualifiedName
-
 from yprov_wf.collectors.energy import rollup
 from yprov_wf.prov import dataflow
 from yprov_wf.prov import vocabulary as v
+from yprov_wf.prov.provjson import (
+    IRI,
+    PROV,
+    PROV_BUNDLE,
+    PROV_LABEL,
+    PROV_LOCATION,
+    PROV_TYPE,
+    PROV_VALUE,
+    Bundle,
+    Document,
+    QName,
+)
 from yprov_wf.recording.agents import is_iri
 from yprov_wf.recording.records import (
     MISSING,
@@ -40,7 +48,7 @@ from yprov_wf.recording.records import (
 from yprov_wf.values import clean_text
 
 
-def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
+def task_document(task: TaskRecord, root: Path | None = None) -> Document:
     """A document holding exactly one bundle: the task attempt and its nested ML runs. ``root`` (the workflow
     run folder) makes relative paths absolute ``file:`` locations; without it only ``ywf:path`` is written."""
     doc, user, ywf = _document(task.namespace, root)
@@ -58,7 +66,7 @@ def task_document(task: TaskRecord, root: Path | None = None) -> ProvDocument:
     return doc
 
 
-def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord], root: Path | None = None) -> ProvDocument:
+def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord], root: Path | None = None) -> Document:
     """The workflow activity, its tasks and their data flow, and the collection of task bundles (``root``: as
     in :func:`task_document`)."""
     doc, user, ywf = _document(wf.namespace, root)
@@ -97,13 +105,9 @@ def workflow_document(wf: WorkflowRecord, tasks: Sequence[TaskRecord], root: Pat
     return doc
 
 
-def to_json(doc: ProvDocument) -> bytes:
-    """Compact PROV-JSON bytes. Calls prov's JSON encoder directly (``doc.serialize`` loads every
-    serializer, rdflib included: ~0.2 s) through ``json.dumps``, which uses the C encoder where
-    ``json.dump`` to a stream would not; ``python -m json.tool`` pretty-prints a file."""
-    from prov.serializers.provjson import ProvJSONEncoder
-
-    text = json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False)
+def to_json(doc: Document) -> bytes:
+    """Compact PROV-JSON bytes (UTF-8); ``python -m json.tool`` pretty-prints a file."""
+    text = doc.to_json()
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate got past the checks: written as visible text
@@ -116,12 +120,12 @@ class _Ywf:
     def __init__(self, namespace: Any, root: Path | None) -> None:
         self.namespace, self.root = namespace, root
 
-    def __getitem__(self, name: str) -> QualifiedName:
+    def __getitem__(self, name: str) -> QName:
         return self.namespace[name]
 
 
-def _document(namespace: str, root: Path | None) -> tuple[ProvDocument, Any, _Ywf]:
-    doc = ProvDocument()
+def _document(namespace: str, root: Path | None) -> tuple[Document, Any, _Ywf]:
+    doc = Document()
     user = doc.add_namespace(v.USER_PREFIX, namespace)
     ywf = _Ywf(doc.add_namespace(v.YWF_PREFIX, v.YWF_URI), Path(root).absolute() if root is not None else None)
     return doc, user, ywf
@@ -142,7 +146,7 @@ def _starter(user, task: TaskRecord):
     return user[v.task_id(task.parent_task) if task.parent_task else v.workflow_id(task.workflow_id)]
 
 
-def _agents(scope: ProvBundle, user, ywf, workflow_id: str, agents: Sequence[AgentRecord],
+def _agents(scope: Bundle, user, ywf, workflow_id: str, agents: Sequence[AgentRecord],
             activity) -> list[tuple[AgentRecord, Any]]:
     """Declare the agents in ``scope``, associate each with ``activity``; the software agents act on behalf
     of the person (in that activity)."""
@@ -177,7 +181,7 @@ def _split_iri(iri: str) -> tuple[str, str]:
     return iri[:cut], iri[cut:]
 
 
-def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
+def _task_activity(scope: Bundle, user, ywf, task: TaskRecord):
     return scope.activity(
         user[v.task_id(task.task_id)], _time(task.started), _time(task.ended),
         _attrs(ywf, {**task.attributes, "prov:type": ywf[v.TASK_RUN], "name": task.name, "status": task.status,
@@ -186,7 +190,7 @@ def _task_activity(scope: ProvBundle, user, ywf, task: TaskRecord):
     )
 
 
-def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
+def _files(scope: Bundle, user, ywf, activity, task: TaskRecord) -> None:
     """A task bundle's data: each output its own generation; each input the output it names, or its own."""
     content: set[str] = set()
     _outputs(scope, user, ywf, activity, task, content)
@@ -195,19 +199,18 @@ def _files(scope: ProvBundle, user, ywf, activity, task: TaskRecord) -> None:
         scope.used(activity, e, _time(dataflow.use_time(task, f)))
 
 
-def _outputs(scope: ProvBundle, user, ywf, activity, task: TaskRecord, content: set[str]) -> None:
+def _outputs(scope: Bundle, user, ywf, activity, task: TaskRecord, content: set[str]) -> None:
     for i, f in enumerate(task.outputs):
         e = _file(scope, user, ywf, dataflow.output_entity(task, i), f, content)
         scope.wasGeneratedBy(e, activity, _time(dataflow.generation_time(task, f)))
 
 
-def _file(scope: ProvBundle, user, ywf, local_id: str, f: DataRecord, content: set[str]):
+def _file(scope: Bundle, user, ywf, local_id: str, f: DataRecord, content: set[str]):
     """The entity of one file or value (digest, size, path as attributes), declared once per scope and
     a ``prov:specializationOf`` the content entity of its bytes (shared by every copy, in any run)."""
     ident = user[local_id]
-    existing = scope.get_record(ident)
-    if existing:
-        return existing[0]
+    if scope.has(ident):
+        return ident
     e = scope.entity(ident, _attrs(ywf, {
         "prov:type": ywf[v.DATA_FILE if f.path is not None else v.DATA_VALUE], "path": f.path,
         "name": f.name, "description": f.description, "sha256": f.sha256 or None, "size": f.size,
@@ -223,7 +226,7 @@ def _file(scope: ProvBundle, user, ywf, local_id: str, f: DataRecord, content: s
     return e
 
 
-def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
+def _params(scope: Bundle, user, ywf, activity, owner: tuple[str, str],
             params: Iterable[ParamRecord], when: float) -> None:
     for p in params:
         e = scope.entity(user[v.local(*owner, "param", p.key)], _attrs(ywf, {
@@ -233,7 +236,7 @@ def _params(scope: ProvBundle, user, ywf, activity, owner: tuple[str, str],
         scope.used(activity, e, _time(when))
 
 
-def _run(b: ProvBundle, user, ywf, task_activity, run: RunRecord) -> Any:
+def _run(b: Bundle, user, ywf, task_activity, run: RunRecord) -> Any:
     cmd = run.command
     r = b.activity(
         user[v.run_id(run.run_id)], _time(run.started), _time(run.ended),
@@ -326,7 +329,7 @@ def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
             continue
         if isinstance(value, (list, dict)):
             value = json.dumps(value, sort_keys=True, default=str)
-        elif not isinstance(value, (str, int, float, datetime, QualifiedName)):
+        elif not isinstance(value, (str, int, float, datetime)):
             value = _plain(value)  # whatever got into a record (a path, a numpy number) always maps
             if value is None:
                 continue
@@ -334,7 +337,7 @@ def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
         if name == "path":
             iri = location_iri(value, ywf.root)
             if iri is not None:
-                out[PROV_LOCATION] = Identifier(iri)
+                out[PROV_LOCATION] = IRI(iri)
     return out
 
 

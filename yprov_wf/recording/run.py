@@ -434,8 +434,8 @@ def _warm_up_once() -> None:
             importlib.import_module("pynvml")
         except Exception:
             pass
-        for name in ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "prov.model",
-                     "prov.serializers.provjson"):
+        for name in ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute",
+                     "yprov_wf.prov.mapping"):
             try:
                 importlib.import_module(name)
             except Exception:  # end_run will import (and report) it itself
