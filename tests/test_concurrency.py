@@ -120,3 +120,22 @@ def test_a_task_in_a_plain_thread_does_not_join_the_open_workflow(save_dir):
 def test_the_error_without_a_run_names_the_remedy():
     with pytest.raises(yp.NoActiveRunError, match="start_run"):
         yp.log_metric("loss", 1.0)
+
+
+def test_threads_given_one_task_id_each_keep_a_bundle_of_their_own(save_dir):
+    """Eight threads open tasks with the same explicit id at once: each gets an id of its own (``id``,
+    ``id-2``…, with the warning), so no bundle overwrites another."""
+    ids: list[str] = []
+    with pytest.warns(yp.ProvenanceWarning, match="already used"), \
+            yp.workflow("shared-id", namespace=NS, save_dir=save_dir) as wf:
+        def go() -> None:
+            with yp.TaskScope("t", run_id="same", workflow=wf) as t:
+                ids.append(t.run_id)
+
+        threads = [threading.Thread(target=go) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(ids) == sorted(["same", *(f"same-{n}" for n in range(2, 9))])
+    assert sorted(p.stem for p in (only_run_dir(save_dir) / "tasks").glob("*.json")) == sorted(ids)

@@ -242,15 +242,19 @@ class WorkflowScope(_Scope):
     def claim_task_id(self, task_id: str) -> str:
         """``task_id``, or ``task_id-2``, ``-3``… when a task of this workflow run already has it (here or
         on disk): two tasks given one id are both kept, with a warning, rather than one overwriting the other."""
-        def taken(candidate: str) -> bool:
-            return (candidate in self._written_ids or self.dir.task_file(candidate).exists()
-                    or self.dir.task_journal(candidate).exists())
-        with self._claim_lock:  # concurrent tasks (threads) given one id get two
-            candidate, n = task_id, 1
-            while taken(candidate):
-                n += 1
-                candidate = f"{task_id}-{n}"
-            self._written_ids.add(candidate)
+        def on_disk(candidate: str) -> bool:
+            return self.dir.task_file(candidate).exists() or self.dir.task_journal(candidate).exists()
+        candidate, n = task_id, 1
+        while True:
+            # the disk is looked at without the lock (a stat lets other threads run, and they would queue
+            # on it); the lock only makes taking the id from this process's set atomic
+            if candidate not in self._written_ids and not on_disk(candidate):
+                with self._claim_lock:
+                    if candidate not in self._written_ids:
+                        self._written_ids.add(candidate)
+                        break
+            n += 1
+            candidate = f"{task_id}-{n}"
         if candidate != task_id:
             warn_degraded(f"yprov-wf: task run id {task_id!r} is already used in workflow run {self.run_id!r}; "
                           f"this task is recorded as {candidate!r}", stacklevel=4)
