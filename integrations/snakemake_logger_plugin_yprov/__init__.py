@@ -129,14 +129,14 @@ class LogHandler(LogHandlerBase):
         return True
 
     def _snapshot_job(self, record: logging.LogRecord) -> None:
-        from snakemake_logger_plugin_yprov.recorder import _strip
+        from snakemake_logger_plugin_yprov.recorder import _strip, can_record_itself
 
         jobid = getattr(record, "jobid", None)
         job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid, depth=3)
         _attach_params(record, job)
         self._snapshots.job_info(record, job, _strip)  # type: ignore[union-attr]
-        if self.recorder is not None and self.recorder.run_dir is not None:  # wrapped jobs look their id up
-            from snakemake_yprov import rendezvous
+        if self.recorder is not None and self.recorder.run_dir is not None and can_record_itself(record.__dict__):
+            from snakemake_yprov import rendezvous  # a wrapped job looks its id up
             from snakemake_yprov.identity import job_key
 
             files = {k: [_strip(f) for f in record.__dict__.get(k) or ()] for k in ("input", "output")}

@@ -60,6 +60,7 @@ class _Job:
     attributes: dict[str, Scalar] = field(default_factory=dict)
     output_records: list[DataRecord] | None = None  # hashed at JOB_FINISHED; None: hash at the end
     log_tail: str | None = None  # read at JOB_ERROR ("" when there was none); None: read at the end
+    records_itself: bool = True  # may have written its own bundles (see can_record_itself)
 
 
 class WorkflowRecorder:
@@ -204,6 +205,7 @@ class WorkflowRecorder:
                 inputs=self._jobs_inputs(ev, inputs), outputs=outputs,
                 logs=[_strip(f) for f in ev.get("log") or ()], params=dict(ev.get(JOB_PARAMS) or {}),
                 attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
+                records_itself=can_record_itself(ev),
             )
 
     @staticmethod
@@ -337,6 +339,8 @@ class WorkflowRecorder:
 
     def _claim(self, job: _Job) -> bool:
         """True if the job wrote its own bundle for this attempt (``snakemake_yprov.job``)."""
+        if not job.records_itself:
+            return False  # no listing of the run's folders for a job that cannot have written to them
         root = self.run_dir
         assert root is not None
         prefix = task_prefix(job.rule, job.key)
@@ -346,6 +350,13 @@ class WorkflowRecorder:
             self._claimed.update(fresh)
             return True
         return False
+
+
+def can_record_itself(ev: dict[str, Any]) -> bool:
+    """Whether a job (its JOB_INFO) may write its own bundles: ``snakemake_yprov.job()`` needs the ``snakemake``
+    object, which only jobs running Python get (``run:``, ``script:``, ``notebook:``, ``wrapper:``), not a
+    ``shell:`` job, the one kind Snakemake gives a shell command."""
+    return not ev.get("shellcmd")
 
 
 def _stems(folder: Path, prefix: str, suffix: str) -> set[str]:

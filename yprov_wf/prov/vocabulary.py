@@ -5,6 +5,7 @@ Documented term by term in docs/prov-mapping.md.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 YWF_PREFIX = "ywf"
@@ -45,7 +46,12 @@ def check_namespace(namespace: str) -> str:
 
 def local(*parts: str) -> str:
     """A local name under the user's namespace; each part is percent-encoded (keys may hold '/')."""
-    return "/".join(quote(p, safe="-._~") for p in parts)
+    return "/".join(map(_quoted, parts))
+
+
+@lru_cache(maxsize=4096)  # the same ids (workflow, task, agents) recur in every record of a bundle
+def _quoted(part: str) -> str:
+    return quote(part, safe="-._~")
 
 
 def workflow_id(wf: str) -> str:
