@@ -176,7 +176,7 @@ class WorkflowScope(_Scope):
             raise ValueError("a workflow joined from another process needs the run_id of the owner")
         self._warned = False
         self.broken = False
-        self.tasks: list[TaskScope] = []  # the open ones (a closed task leaves the list)
+        self.tasks: list[TaskScope] = []  # the tasks this process recorded in the run, open and closed
         self._written_ids: set[str] = set()  # task ids recorded by this process (see claim_task_id)
         self._claim_lock = threading.Lock()
         self.generations = GenerationIndex()  # file outputs recorded in this process (see prov.dataflow)
@@ -558,10 +558,6 @@ class TaskScope(_Scope):
         self.journal.close()
         if written and not wf.broken:  # else recover rebuilds the bundle from the journal
             wf.io(_remove_journal, self.journal.path)
-        try:
-            wf.tasks.remove(self)
-        except ValueError:
-            pass
         if self.owns_workflow:
             wf.close(status, error)
 
