@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_NAME = 80
@@ -93,18 +94,23 @@ class WorkflowDir:
         return target
 
 
+def open_creating_folder(path: Path, mode: str, buffering: int = -1) -> BinaryIO:
+    """``open(path, mode)``, creating the folder first only when it is missing: the folder is there but for a
+    run's first file, so the common case costs no mkdir."""
+    try:
+        return open(path, mode, buffering=buffering)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, mode, buffering=buffering)
+
+
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a half.
     ``durable=False`` skips the fsync (a killed process still never leaves a half file; an fsync costs
     several ms, more than a whole task's recording, so per-task files skip it)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        try:  # the folder is there but for a run's first file: no mkdir per write
-            f = open(tmp, "wb")
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(tmp, "wb")
-        with f:
+        with open_creating_folder(tmp, "wb") as f:
             f.write(data)
             if durable:
                 f.flush()

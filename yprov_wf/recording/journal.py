@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from yprov_wf.layout import open_creating_folder
 from yprov_wf.metrics import SeriesSummary
 from yprov_wf.recording.records import (
     ArtifactRecord,
@@ -49,11 +50,7 @@ class Journal:
 
     def append(self, event: str, payload: dict[str, Any]) -> None:
         if self._file is None:
-            try:  # the folder is there but for the first journal of a run: no mkdir per task
-                self._file = open(self.path, "ab", buffering=0)
-            except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "ab", buffering=0)
+            self._file = open_creating_folder(self.path, "ab", buffering=0)
         self._file.write(encode_line({"event": event, **payload}))
 
     def close(self) -> None:

@@ -554,7 +554,7 @@ class TaskScope(_Scope):
         self.emit("task_closed", {"status": status, "ended": ended, "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.generations.add(self.record.task_id, outputs, ended)
-        written = wf.io(_write_bundle, wf.dir, self.record)
+        written = wf.io(write_task_file, wf.dir, self.record)
         self.journal.close()
         if written and not wf.broken:  # else recover rebuilds the bundle from the journal
             wf.io(_remove_journal, self.journal.path)
@@ -572,17 +572,13 @@ def _wait_for_task_files(wdir: WorkflowDir, expected: int) -> None:
         time.sleep(0.1)
 
 
-def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> None:
+def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> bool:
+    """Write the task's bundle; True once written (``WorkflowScope.io`` gives None for a failed write)."""
     from yprov_wf.prov.mapping import task_document, to_json
 
     # no fsync per task (it alone costs more than the rest of a task's recording): like the journals,
     # task files survive a killed process; workflow.json, written last, is fsynced
     atomic_write(wdir.task_file(task.task_id), to_json(task_document(task, wdir.root)), durable=False)
-
-
-def _write_bundle(wdir: WorkflowDir, task: TaskRecord) -> bool:
-    """Write the task's bundle; True once written (``WorkflowScope.io`` gives None for a failed write)."""
-    write_task_file(wdir, task)
     return True
 
 
