@@ -74,6 +74,33 @@ def test_every_file_of_real_runs_reads_and_writes_back_the_same_through_prov(tmp
                      "actedOnBehalfOf", "specializationOf", "wasDerivedFrom", "hadMember", "wasInformedBy"}
 
 
+def test_workflow_json_from_the_records_in_memory_is_the_one_from_the_task_files(tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    # the closing process builds workflow.json from the task records it wrote rather than reading them back;
+    # `yprov-wf recover` and other processes read the files: both must give the same document, byte for byte
+    from yprov_wf.recording import scopes
+
+    closed = []
+    write = scopes.write_workflow_file
+    monkeypatch.setattr(scopes, "write_workflow_file",
+                        lambda wdir, wf, known=None: (closed.append((wdir, wf, dict(known or {}))), write(wdir, wf, known)))
+    save_dir = _rich_run(tmp_path / "rich")
+    (tmp_path / "in.txt").write_text("in")
+    (tmp_path / "out.txt").write_text("out")
+    engine = yp.WorkflowScope("engine", namespace=NS, save_dir=save_dir, engine="snakemake").open()
+    engine.write_finished_task("a", started=1e9, ended=1e9 + 1.5, inputs=[tmp_path / "in.txt"],
+                               outputs=[tmp_path / "out.txt"], params={"n": 3}, attributes={"rule": "a"})
+    engine.write_finished_task("b", started=1e9 + 2, ended=1e9 + 3.25, status="failed", error="exit 1",
+                               inputs=[tmp_path / "out.txt"], attempt=2)
+    engine.close()
+    assert len(closed) >= 3 and all(known for _, _, known in closed)
+    for wdir, wf, known in closed:
+        from_memory = wdir.workflow_file.read_bytes()
+        write(wdir, wf)  # every task file read back, as recover does
+        assert wdir.workflow_file.read_bytes() == from_memory, wdir.root
+        assert set(known) == {p.stem for p in (wdir.root / "tasks").glob("*.json")}
+
+
 def test_recording_does_not_import_prov(tmp_path: Path) -> None:
     # prov is the reader and validator; writing bundles must not pay for its import (~40 ms per process)
     code = ("import sys, yprov_wf as yp\n"

@@ -435,6 +435,26 @@ def test_unwritable_provenance_folder_never_fails_snakemake(tmp_path):
     assert dry.returncode == 0 and not (tmp_path / "dry").exists()  # a dry run records nothing
 
 
+def test_the_git_repository_recorded_is_the_snakefiles_not_snakemakes(tmp_path):
+    # `python -m snakemake` makes Snakemake's own __main__.py the main script: its folder (a virtualenv that
+    # may sit inside some other repository) says nothing of the workflow's code
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Snakefile").write_text('rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n')
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "Snakefile"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    result = snakemake_cli(project, "-c", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(project / "prov")
+    (wf,) = by_type(load(run / "workflow.json"), "WorkflowRun").values()
+    assert value(wf["ywf:gitRepository"]) == str(project.resolve())
+    assert value(wf["ywf:gitCommit"]) == head
+    assert value(wf["ywf:gitDirty"]) is False  # prov/ and a.txt are untracked
+
+
 def test_directory_outputs_are_recorded_by_the_digest_of_their_files(tmp_path):
     from yprov_wf.layout import digest_path
 

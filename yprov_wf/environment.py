@@ -117,25 +117,27 @@ def main_script() -> str | None:
     return os.path.abspath(path)
 
 
-def slow_environment() -> dict[str, Scalar]:
+def slow_environment(source_dir: Path | None = None) -> dict[str, Scalar]:
     """The parts that cost tens of ms (installed packages, GPU models through NVML, git status), cached
-    per process; a workflow computes them on a background thread while it runs."""
-    return {**_slow_static(), **_git(_script_dir())}
+    per process; a workflow computes them on a background thread while it runs. The git repository is
+    the one holding ``source_dir`` (default: the main script's folder)."""
+    return {**_slow_static(), **_git(Path(source_dir).resolve() if source_dir is not None else _script_dir())}
 
 
 class InBackground:
     """``slow_environment()`` computed on a daemon thread; ``result()`` waits for it (bounded)."""
 
-    def __init__(self) -> None:
+    def __init__(self, source_dir: Path | None = None) -> None:
         import threading
 
         self._value: dict[str, Scalar] = {}
+        self._source_dir = source_dir
         self._thread = threading.Thread(target=self._run, name="yprov-wf-environment", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._value = slow_environment()
+            self._value = slow_environment(self._source_dir)
         except Exception:  # provenance-side: the workflow simply lacks these attributes
             self._value = {}
 

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,26 +124,34 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
+    return _sha256_and_size(path)[0]
+
+
+def _sha256_and_size(path: Path | str) -> tuple[str, int]:
+    """Hex sha256 and length of the bytes read (so the two always agree, even for a file being written)."""
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb", buffering=0) as f:
         while block := f.read(1 << 20):
             h.update(block)
-    return h.hexdigest()
+            size += len(block)
+    return h.hexdigest(), size
 
 
 def digest_path(path: Path) -> tuple[str, int]:
     """sha256 and size of a file, or of a folder (the sha256 of its files' relative paths and digests).
-    Inside a folder a symlink counts by where it points (``link:<target>``): it is never followed."""
-    if path.is_file():
-        return sha256_file(path), path.stat().st_size
+    Inside a folder a symlink counts by where it points (``link:<target>``): it is never followed.
+    FileNotFoundError if ``path`` does not exist."""
+    if stat.S_ISREG(os.stat(path).st_mode):
+        return _sha256_and_size(path)
     h, total = hashlib.sha256(), 0
     for f in sorted(p for p in path.rglob("*") if p.is_symlink() or p.is_file()):
         rel = f.relative_to(path).as_posix()
         if f.is_symlink():
             h.update(f"{rel}\0link:{os.readlink(f)}\n".encode("utf-8", "surrogateescape"))
             continue
-        h.update(f"{rel}\0{sha256_file(f)}\n".encode("utf-8", "surrogateescape"))
-        total += f.stat().st_size
+        digest, size = _sha256_and_size(f)
+        h.update(f"{rel}\0{digest}\n".encode("utf-8", "surrogateescape"))
+        total += size
     return h.hexdigest(), total
 
 

@@ -24,6 +24,9 @@ from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 from snakemake_logger_plugin_yprov.attempts import report_from_job_process
 
 _DEFAULT_NAMESPACE = "https://yprov-wf.invalid/"
+_RECORDED = "yprov_recorded"  # on a log record once recorded (see LogHandler._record)
+# how far up from _logging_job Snakemake's frames may start: the step, _guard, _record, the filter
+_PLUGIN_FRAMES = 4
 
 # Snakemake imports this module in a job's own process too (``--mode subprocess``/``remote``), where a rule's
 # ``retries:`` restart the job unseen by the main process: under ``--logger yprov``, report them (see attempts)
@@ -99,9 +102,11 @@ class LogHandler(LogHandlerBase):
             self._snapshots = Snapshots(lines)
         self._hook_workflow_start()
 
-    # The workflow run must exist before the first job process starts, and plugin handlers run on a
-    # queue listener thread, late: a filter on Snakemake's logger sees each event synchronously, on the
-    # thread that logs it, before Snakemake goes on (and removes temp() files, reruns a failed job…).
+    # Every event is recorded on the thread that logs it, synchronously, from a filter on Snakemake's logger:
+    # the workflow run exists before the first job process starts, and a job's files are seen before
+    # Snakemake goes on (and removes temp() files, reruns a failed job…). Plugin handlers proper run on
+    # Snakemake's queue listener thread, late, and doing the work there costs about twice the CPU (the two
+    # threads trade the GIL on every event). Snakemake's own metadata files are written the same way.
     def _hook_workflow_start(self) -> None:
         if self.recorder is None:
             return
@@ -113,26 +118,45 @@ class LogHandler(LogHandlerBase):
         self._snakemake_logger = snakemake_logger
 
     def _on_emitting_thread(self, record: logging.LogRecord) -> bool:
-        if self.recorder is not None:
-            event = getattr(record, "event", None)
-            if event == LogEvent.WORKFLOW_STARTED:
-                self._pending_start = (dict(record.__dict__), record.created)
-            elif event == LogEvent.JOB_INFO:
-                self._guard(self._start_pending, record)  # the first job: the run exists before it starts
-                self._guard(self._snapshot_job, record)
-            elif event == LogEvent.GROUP_INFO:
-                self._guard(_attach_group_members, record)
-            elif event == LogEvent.JOB_FINISHED:
-                self._guard(self._snapshots.job_finished, record)  # type: ignore[union-attr]
-            elif event == LogEvent.JOB_ERROR:
-                self._guard(self._snapshots.job_error, record)  # type: ignore[union-attr]
+        self._record(record)
         return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._record(record)  # only what did not pass the filter (API use): the rest is marked done
+
+    def _record(self, record: logging.LogRecord) -> None:
+        if self.recorder is None or record.__dict__.get(_RECORDED):
+            return
+        record.__dict__[_RECORDED] = True  # the queue's copy of the record keeps it
+        event = record.__dict__.get("event")
+        rec = self.recorder
+        if event == LogEvent.WORKFLOW_STARTED:
+            if rec.workflow is None and self._pending_start is None:
+                self._pending_start = (dict(record.__dict__), record.created)
+        elif event == LogEvent.JOB_INFO:
+            self._guard(self._start_pending, record)  # the first job: the run exists before it starts
+            self._guard(self._snapshot_job, record)
+            self._guard(lambda r: rec.job_info(r.__dict__, r.created), record)
+        elif event == LogEvent.GROUP_INFO:
+            self._guard(_attach_group_members, record)
+            self._guard(self._group_info, record)
+        elif event == LogEvent.JOB_FINISHED:
+            self._guard(self._snapshots.job_finished, record)  # type: ignore[union-attr]
+            self._guard(self._job_finished, record)
+        elif event == LogEvent.JOB_ERROR:
+            self._guard(self._snapshots.job_error, record)  # type: ignore[union-attr]
+            self._guard(lambda r: rec.job_error(r.__dict__, r.created), record)
+        elif event == LogEvent.PROGRESS:
+            self._guard(lambda r: rec.progress(r.__dict__.get("done", 0), r.__dict__.get("total", 0)), record)
+        elif event == LogEvent.ERROR:
+            self._guard(lambda r: rec.error(r.getMessage() if r.msg is not None
+                                            else str(getattr(r, "exception", ""))), record)
 
     def _snapshot_job(self, record: logging.LogRecord) -> None:
         from snakemake_logger_plugin_yprov.recorder import _strip, can_record_itself
 
         jobid = getattr(record, "jobid", None)
-        job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid, depth=3)
+        job = _logging_job(lambda j: hasattr(j, "params") and j.dag.jobid(j) == jobid, depth=_PLUGIN_FRAMES)
         _attach_params(record, job)
         self._snapshots.job_info(record, job, _strip)  # type: ignore[union-attr]
         if self.recorder is not None and self.recorder.run_dir is not None and can_record_itself(record.__dict__):
@@ -142,6 +166,19 @@ class LogHandler(LogHandlerBase):
             files = {k: [_strip(f) for f in record.__dict__.get(k) or ()] for k in ("input", "output")}
             key = job_key(str(record.__dict__.get("rule_name") or "job"), files["output"], files["input"])
             rendezvous.record_jobid(key, int(record.__dict__["jobid"]))
+
+    def _group_info(self, record: logging.LogRecord) -> None:
+        from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
+
+        group = record.__dict__.get(GROUP_MEMBERS) or {}
+        self.recorder.group_info(str(record.__dict__.get("group_id")), group.get("id"),  # type: ignore[union-attr]
+                                 group.get("jobs", ()))
+
+    def _job_finished(self, record: logging.LogRecord) -> None:
+        from snakemake_logger_plugin_yprov.snapshots import JOB_OUTPUTS, LATE_INPUTS
+
+        self.recorder.job_finished(int(record.__dict__["job_id"]), record.created,  # type: ignore[union-attr]
+                                   record.__dict__.get(JOB_OUTPUTS), record.__dict__.get(LATE_INPUTS))
 
     def _start_pending(self, _record: logging.LogRecord | None = None) -> None:
         """Open the run at the first job, not at WORKFLOW_STARTED: an invocation with nothing to do (Snakemake
@@ -158,37 +195,6 @@ class LogHandler(LogHandlerBase):
             # for Snakemake versions or API users that never close the handler; registered after the core's
             # own exit hook so that it runs first and closes the run with the status the events gave
             atexit.register(self.close)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.recorder is not None:
-            self._guard(self._dispatch, record)
-
-    def _dispatch(self, record: logging.LogRecord) -> None:
-        event = getattr(record, "event", None)
-        rec = self.recorder
-        assert rec is not None
-        if event == LogEvent.WORKFLOW_STARTED:
-            if rec.workflow is None and self._pending_start is None:  # emitted without the filter (API use)
-                self._pending_start = (dict(record.__dict__), record.created)
-        elif event == LogEvent.JOB_INFO:
-            self._start_pending()  # no-op when the filter started the run
-            rec.job_info(record.__dict__, record.created)
-        elif event == LogEvent.GROUP_INFO:
-            from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
-
-            group = record.__dict__.get(GROUP_MEMBERS) or {}
-            rec.group_info(str(record.__dict__.get("group_id")), group.get("id"), group.get("jobs", ()))
-        elif event == LogEvent.JOB_FINISHED:
-            from snakemake_logger_plugin_yprov.snapshots import JOB_OUTPUTS, LATE_INPUTS
-
-            rec.job_finished(int(record.__dict__["job_id"]), record.created, record.__dict__.get(JOB_OUTPUTS),
-                             record.__dict__.get(LATE_INPUTS))
-        elif event == LogEvent.JOB_ERROR:
-            rec.job_error(record.__dict__, record.created)
-        elif event == LogEvent.PROGRESS:
-            rec.progress(record.__dict__.get("done", 0), record.__dict__.get("total", 0))
-        elif event == LogEvent.ERROR:
-            rec.error(record.getMessage() if record.msg is not None else str(getattr(record, "exception", "")))
 
     def _guard(self, fn, record: logging.LogRecord) -> None:
         try:
@@ -236,12 +242,11 @@ class LogHandler(LogHandlerBase):
         return False
 
 
-# JOB_INFO and GROUP_INFO are logged synchronously by the Job object itself; the filter running on that
-# thread copies what the events lack onto the record, as plain values for the handler thread.
+# JOB_INFO and GROUP_INFO are logged synchronously by the Job object itself: what the events lack is taken
+# from it and added to the record as plain values, for the recorder.
 
 def _attach_params(record: logging.LogRecord, job: Any) -> None:
-    """JOB_INFO carries no ``params:``; the Job object that logs it has them. Copied onto the record as
-    plain values for the handler thread."""
+    """JOB_INFO carries no ``params:``; the Job object that logs it has them."""
     from snakemake_yprov.jobinfo import named_values
 
     from snakemake_logger_plugin_yprov.recorder import JOB_PARAMS
@@ -251,12 +256,11 @@ def _attach_params(record: logging.LogRecord, job: Any) -> None:
 
 
 def _attach_group_members(record: logging.LogRecord) -> None:
-    """GROUP_INFO names its member Job objects, and the GroupJob logging it has the group job's own id:
-    both as plain values for the handler thread."""
+    """GROUP_INFO names its member Job objects, and the GroupJob logging it has the group job's own id."""
     from snakemake_logger_plugin_yprov.recorder import GROUP_MEMBERS
 
     members = [int(job.jobid) for job in getattr(record, "jobs", ())]
-    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()), depth=3)
+    group = _logging_job(lambda j: getattr(j, "jobs", None) is getattr(record, "jobs", ()), depth=_PLUGIN_FRAMES)
     setattr(record, GROUP_MEMBERS, {"jobs": members, "id": str(group.jobid) if group is not None else None})
 
 

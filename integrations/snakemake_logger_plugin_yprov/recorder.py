@@ -64,7 +64,7 @@ class _Job:
 
 
 class WorkflowRecorder:
-    """Owns the workflow run; thread-safe (events arrive on Snakemake's log listener thread)."""
+    """Owns the workflow run; thread-safe (events arrive on whichever of Snakemake's threads logs them)."""
 
     def __init__(self, settings: RecorderSettings) -> None:
         self.settings = settings
@@ -110,6 +110,7 @@ class WorkflowRecorder:
                 name, namespace=self.settings.namespace, save_dir=self.settings.save_dir.resolve(),
                 engine="snakemake", attributes={k: str(v) for k, v in attrs.items() if v},
                 engine_version=str(info.get("snakemake_version") or snakemake_version() or "") or None,
+                source_dir=Path(snakefile).parent,  # the workflow's repository, not Snakemake's install
             ).open()
             self.run_dir = self.workflow.dir.root.resolve()
             self._inner = InnerAttempts(self.run_dir)

@@ -1,12 +1,14 @@
 """A job's files as they are when Snakemake reports it, taken on the thread that logs the event, before
 Snakemake goes on: the inputs at JOB_INFO (submission), the outputs at JOB_FINISHED (after shadow
 outputs were moved back and ``directory()`` got its timestamp, before ``temp()`` files are removed), a
-failed attempt's log tail at JOB_ERROR (before a retry rewrites the log). They travel to the handler
-thread as plain values on the log record; this module knows no recorder."""
+failed attempt's log tail at JOB_ERROR (before a retry rewrites the log). They are added to the log record
+as plain values, for the recorder; this module knows no recorder."""
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,10 @@ class Snapshots:
     def __init__(self, log_tail_lines: int) -> None:
         self.log_tail_lines = log_tail_lines
         self._jobs: dict[int, _Files] = {}
+        # each output as hashed at its JOB_FINISHED, with its stat from before: a consumer that finds the file
+        # unchanged since (same inode, size, mtime and ctime, which any write updates) takes the digest
+        # rather than reading the bytes again
+        self._outputs: dict[str, tuple[tuple[int, ...], DataRecord]] = {}
 
     def job_info(self, record: logging.LogRecord, job: Any, strip) -> None:
         """Hash the inputs there now; remember which files are temp() or pipe()."""
@@ -61,7 +67,14 @@ class Snapshots:
         files = self._jobs.pop(int(record.__dict__["job_id"]), None)
         if files is None:
             return
-        setattr(record, JOB_OUTPUTS, [r for f in files.outputs if (r := self._record(f, files)) is not None])
+        outputs = []
+        for f in files.outputs:
+            signature = _signature(f)  # before the bytes are read: a write while they are changes it
+            if (rec := self._record(f, files)) is not None:
+                outputs.append(rec)
+                if rec.sha256 and signature is not None:
+                    self._outputs[f] = (signature, DataRecord(rec.path, rec.sha256, rec.size))
+        setattr(record, JOB_OUTPUTS, outputs)
         setattr(record, LATE_INPUTS, [r for f in files.inputs if f not in files.hashed
                                       and (r := self._record(f, files)) is not None])
 
@@ -70,11 +83,13 @@ class Snapshots:
         logs = files.logs if files is not None else [str(f) for f in record.__dict__.get("log") or ()]
         setattr(record, LOG_TAIL, log_tail(logs, self.log_tail_lines))
 
-    @staticmethod
-    def _record(path: str, files: _Files) -> DataRecord | None:
+    def _record(self, path: str, files: _Files) -> DataRecord | None:
         kind = files.kinds.get(path)
         if kind == PIPE:  # a FIFO: reading it would steal the consumer's bytes; nothing is stored
             return DataRecord(path=str(Path(path).resolve()), sha256="", size=0, kind=PIPE)
+        known = self._outputs.get(path)
+        if known is not None and _signature(path) == known[0]:
+            return DataRecord(known[1].path, known[1].sha256, known[1].size, kind=kind)
         try:
             rec = file_record(Path(path))
         except OSError:
@@ -83,6 +98,17 @@ class Snapshots:
             return None
         rec.kind = kind
         return rec
+
+
+def _signature(path: str) -> tuple[int, ...] | None:
+    """What changes whenever a regular file is written, replaced or touched; None for anything else."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):  # a folder's files can change under an unchanged folder stat
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _paths(io: Any) -> list[str]:

@@ -147,7 +147,7 @@ class WorkflowScope(_Scope):
                  collectors: Iterable[str] | None = None, energy: bool | None = None,
                  energy_country: str | None = None, env_allow: Iterable[str] = (),
                  env_deny: Iterable[str] = (), user: str | bool | None = None,
-                 engine_version: str | None = None) -> None:
+                 engine_version: str | None = None, source_dir: PathLike | None = None) -> None:
         self.name = _check_name(name, "workflow name")
         self.attributes = _attributes(attributes)
         self.namespace = check_namespace(namespace if namespace is not None else default_namespace())
@@ -158,6 +158,7 @@ class WorkflowScope(_Scope):
         if engine_version is not None and not isinstance(engine_version, str):
             raise TypeError(f"engine_version must be a str, got {type(engine_version).__name__}")
         self.engine_version = engine_version
+        self.source_dir = Path(source_dir) if source_dir is not None else None
         if user is not None and not isinstance(user, bool):
             person(user)  # a bad user name fails here, naming it
         self.user = user
@@ -178,6 +179,7 @@ class WorkflowScope(_Scope):
         self.broken = False
         self.tasks: list[TaskScope] = []  # the tasks this process recorded in the run, open and closed
         self._written_ids: set[str] = set()  # task ids recorded by this process (see claim_task_id)
+        self._bundles: dict[str, TaskRecord] = {}  # what this process's task files hold, for workflow.json
         self._claim_lock = threading.Lock()
         self.generations = GenerationIndex()  # file outputs recorded in this process (see prov.dataflow)
 
@@ -188,7 +190,8 @@ class WorkflowScope(_Scope):
                              attributes=self.attributes,
                              system_metrics_interval=self.system_metrics_interval, collectors=self.collectors,
                              energy=self.energy, energy_country=self.energy_country, env_allow=self.env_allow,
-                             env_deny=self.env_deny, user=self.user, engine_version=self.engine_version)
+                             env_deny=self.env_deny, user=self.user, engine_version=self.engine_version,
+                             source_dir=self.source_dir)
 
     def open(self) -> WorkflowScope:
         self._enter_context()
@@ -202,7 +205,7 @@ class WorkflowScope(_Scope):
             agents=list(self.inherited_agents) if self.inherited_agents is not None else
             workflow_agents(self.user, self.engine, self.engine_version),
         )
-        self._slow_env = InBackground() if self.owner else None
+        self._slow_env = InBackground(self.source_dir) if self.owner else None
         if energy_enabled(self.energy):  # start the process's tracker now, in the background
             energy_meter(self.energy_country).start()
         self.journal = Journal(self.dir.workflow_journal)
@@ -230,7 +233,7 @@ class WorkflowScope(_Scope):
             _wait_for_task_files(self.dir, self.expected_tasks)
         self.io(self.journal.append, "workflow_closed", {"status": status, "ended": rec.ended, "error": error,
                                                          "attributes": rec.attributes})
-        self.io(write_workflow_file, self.dir, rec)
+        self.io(write_workflow_file, self.dir, rec, self._bundles)
         self.journal.close()
         if not self.broken and self.dir.workflow_file.exists():  # else recover rebuilds it
             self.io(_remove_journal, self.journal.path, True)
@@ -357,8 +360,16 @@ class WorkflowScope(_Scope):
             pid=os.getpid(), status=status, ended=ended, error=error, params=param_records(params or {}),
             inputs=ins, outputs=outs, attributes=_attributes(attributes), agents=list(self.record.agents),
         )
-        self.io(write_task_file, self.dir, record)
+        self.write_bundle(record)
         return record
+
+    def write_bundle(self, task: TaskRecord) -> bool:
+        """Write (or rewrite) a task's bundle; True once written. ``workflow.json`` is later built from the
+        records this process wrote and the task files of the others."""
+        written = bool(self.io(write_task_file, self.dir, task))
+        if written:
+            self._bundles[task.task_id] = task
+        return written
 
     def allowed_artifact_roots(self) -> list[Path]:
         roots = [Path.cwd(), Path(tempfile.gettempdir()), self.dir.root, *self.artifact_roots]
@@ -531,7 +542,7 @@ class TaskScope(_Scope):
         for name, value in attributes.items():
             self.set_attribute(name, value)
         if self.closed:
-            self.workflow.io(write_task_file, self.workflow.dir, self.record)
+            self.workflow.write_bundle(self.record)
 
     def close(self, status: str = COMPLETED, error: str | None = None, *, ended: float | None = None) -> None:
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
@@ -554,7 +565,7 @@ class TaskScope(_Scope):
         self.emit("task_closed", {"status": status, "ended": ended, "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.generations.add(self.record.task_id, outputs, ended)
-        written = wf.io(write_task_file, wf.dir, self.record)
+        written = wf.write_bundle(self.record)
         self.journal.close()
         if written and not wf.broken:  # else recover rebuilds the bundle from the journal
             wf.io(_remove_journal, self.journal.path)
@@ -582,13 +593,16 @@ def write_task_file(wdir: WorkflowDir, task: TaskRecord) -> bool:
     return True
 
 
-def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord) -> None:
-    """workflow.json from the workflow record and every task file present (any process wrote them)."""
+def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord, known: Mapping[str, TaskRecord] | None = None) -> None:
+    """workflow.json from the workflow record and every task file present (any process wrote them);
+    ``known``: the records of task files this process wrote, by task id, taken as they are rather than
+    read back."""
     from yprov_wf.distributed import missing_ranks
     from yprov_wf.prov.mapping import to_json, workflow_document
     from yprov_wf.prov.reading import read_task_file
 
-    tasks = [read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
+    known = known or {}
+    tasks = [known.get(p.stem) or read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
     tasks += missing_ranks(tasks)
     tasks.sort(key=lambda t: (t.started, t.task_id))
     atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks, wdir.root)))
@@ -637,11 +651,14 @@ def _timed(rec: DataRecord, keep_entity: bool = False) -> DataRecord:
 def file_record(path: Path) -> DataRecord:
     """A file, or a folder (``directory()`` outputs, dataset folders) by the digest of its files;
     FileNotFoundError if it does not exist."""
-    p = path.resolve()
-    if not p.exists():
-        raise FileNotFoundError(f"data file or folder {str(path)!r} not found")
-    digest, size = digest_path(p)
-    return DataRecord(path=str(p), sha256=digest, size=size)
+    p = os.path.realpath(path)
+    try:
+        digest, size = digest_path(Path(p))
+    except FileNotFoundError:
+        if os.path.lexists(p):  # a file inside the folder went away while it was hashed
+            raise
+        raise FileNotFoundError(f"data file or folder {str(path)!r} not found") from None
+    return DataRecord(path=p, sha256=digest, size=size)
 
 
 def _paths_or_records(items: Iterable[DataRecord | PathLike]) -> list[DataRecord | PathLike]:
