@@ -17,6 +17,7 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,7 @@ def _document(namespace: str, root: Path | None) -> tuple[Document, Any, _Ywf]:
     return doc, user, ywf
 
 
+@lru_cache(maxsize=4096)  # a file is mapped again in each bundle that uses it and in workflow.json
 def location_iri(path: str, root: Path | None) -> str | None:
     """The ``file:`` IRI of a recorded path (absolute, or relative to ``root``); None when it cannot be one."""
     p = Path(path)
