@@ -184,3 +184,13 @@ def test_a_value_of_another_type_is_refused_by_name() -> None:
     ex = doc.add_namespace("ex", "https://example.org/")
     with pytest.raises(TypeError, match="got PosixPath"):
         doc.entity(ex["e"], {ex["v"]: Path("x")})
+
+
+@pytest.mark.parametrize("path", ["/tmp/a b/ü.txt", "/x/./y", "/x/../y", "//net/x", "/a//b", "/tmp/%41",
+                                  "/tmp/\udcff.bin", "rel/x.txt", "/", "/a/b/"])
+def test_a_paths_file_iri_is_what_pathlib_gives(path: str) -> None:
+    from yprov_wf.prov.mapping import location_iri
+
+    root = Path("/root/run")
+    assert location_iri(path, root) == (Path(path) if path.startswith("/") else root / path).as_uri()
+    assert location_iri("rel/x.txt", None) is None

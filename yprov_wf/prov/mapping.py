@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 from yprov_wf.collectors.energy import rollup
 from yprov_wf.prov import dataflow
@@ -118,11 +119,17 @@ def to_json(doc: Document) -> bytes:
 class _Ywf:
     """The ``ywf`` namespace of one document, with the folder its relative paths are relative to."""
 
+    _names: dict[tuple[str, str], QName] = {}  # attribute names recur in every element: made once
+
     def __init__(self, namespace: Any, root: Path | None) -> None:
         self.namespace, self.root = namespace, root
 
     def __getitem__(self, name: str) -> QName:
-        return self.namespace[name]
+        key = (self.namespace.prefix, name)
+        qname = self._names.get(key)
+        if qname is None:
+            qname = self._names[key] = self.namespace[name]
+        return qname
 
 
 def _document(namespace: str, root: Path | None) -> tuple[Document, Any, _Ywf]:
@@ -132,9 +139,10 @@ def _document(namespace: str, root: Path | None) -> tuple[Document, Any, _Ywf]:
     return doc, user, ywf
 
 
-@lru_cache(maxsize=4096)  # a file is mapped again in each bundle that uses it and in workflow.json
 def location_iri(path: str, root: Path | None) -> str | None:
     """The ``file:`` IRI of a recorded path (absolute, or relative to ``root``); None when it cannot be one."""
+    if _POSIX and path.startswith("/") and os.path.normpath(path) == path:  # most paths: what as_uri() gives
+        return "file://" + quote_from_bytes(os.fsencode(path))
     p = Path(path)
     if not p.is_absolute():
         if root is None:
@@ -318,7 +326,9 @@ def _unique(seen: set[str], local: str) -> str:
     return candidate
 
 
+_POSIX = os.name == "posix"
 _PROV_ATTRS = {"prov:type": PROV_TYPE, "prov:value": PROV_VALUE, "prov:label": PROV_LABEL}
+_READY = (str, int, bool, datetime)  # written as they are (a bool is an int)
 
 
 def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
@@ -327,14 +337,18 @@ def _attrs(ywf: _Ywf, items: dict[str, Any]) -> dict[Any, Any]:
     whose PROV-O range is prov:Location, so never a literal)."""
     out: dict[Any, Any] = {}
     for name, value in items.items():
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        if value is None:
             continue
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value, sort_keys=True, default=str)
-        elif not isinstance(value, (str, int, float, datetime)):
-            value = _plain(value)  # whatever got into a record (a path, a numpy number) always maps
-            if value is None:
-                continue
+        if type(value) not in _READY:
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    continue
+            elif isinstance(value, (list, dict)):
+                value = json.dumps(value, sort_keys=True, default=str)
+            elif not isinstance(value, _READY):
+                value = _plain(value)  # whatever got into a record (a path, a numpy number) always maps
+                if value is None:
+                    continue
         out[_PROV_ATTRS.get(name) or ywf[name]] = value
         if name == "path":
             iri = location_iri(value, ywf.root)

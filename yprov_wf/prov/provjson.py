@@ -171,7 +171,7 @@ class Bundle:
     def _element(self, kind: str, identifier: QName, attributes: dict[str, Any],
                  formal: tuple[tuple[str, str | None], ...] = ()) -> QName:
         body = {k: v for k, v in formal if v is not None}
-        self._use(identifier.prefix)
+        self._use_of(identifier)
         self._encode(attributes, body)
         self._add(kind, str(identifier), body)
         return identifier
@@ -182,7 +182,7 @@ class Bundle:
         for key, value in formal:
             if value is not None:
                 if isinstance(value, QName):
-                    self._use(value.prefix)
+                    self._use_of(value)
                 body[key] = str(value)
         if attributes:
             self._encode(attributes, body)
@@ -191,16 +191,24 @@ class Bundle:
 
     def _encode(self, attributes: dict[str, Any], body: dict[str, Any]) -> None:
         for key, value in attributes.items():
-            self._use(key.partition(":")[0])
-            if isinstance(value, list):
+            self._use_of(key)
+            if type(value) is str:  # most values: written as they are
+                body[key] = value
+            elif isinstance(value, list):
                 for v in value:
                     if isinstance(v, QName):
-                        self._use(v.prefix)
+                        self._use_of(v)
                 body[key] = [_value(v) for v in value]
             else:
                 if isinstance(value, QName):
-                    self._use(value.prefix)
+                    self._use_of(value)
                 body[key] = _value(value)
+
+    def _use_of(self, name: str) -> None:
+        """Declare the prefix of the qualified name ``name`` here, unless it is already (or never is)."""
+        prefix = name.partition(":")[0]
+        if prefix not in self.prefixes and prefix not in _IMPLICIT:
+            self._use(prefix)
 
     def _add(self, kind: str, identifier: str, body: dict[str, Any]) -> None:
         records = self.records.setdefault(kind, {})
