@@ -308,6 +308,22 @@ def test_failed_task_records_status_and_error(save_dir):
     assert w["ywf:status"] == "failed" and "disk on fire" in w["ywf:error"]
 
 
+def test_attributes_set_after_the_close_are_in_the_bundle_and_in_workflow_json(save_dir):
+    # an engine's later verdict (Prefect's rolled-back transaction): the bundle is rewritten, and workflow.json,
+    # built from the records in memory, says the same as the file
+    with yp.workflow("w", namespace=NS, save_dir=save_dir):
+        with yp.task("t") as t:
+            t.set_attribute("early", 1)
+        t.amend(verdict="RolledBack")
+        t.set_attribute("later", 2)
+    root = only_run_dir(save_dir)
+    (bundle,) = (root / "tasks").glob("*.json")
+    (in_bundle,) = by_type(bundle_of(bundle), "TaskRun").values()
+    (in_workflow,) = by_type(load(root / "workflow.json"), "TaskRun").values()
+    for attrs in (in_bundle, in_workflow):
+        assert (int(value(attrs["ywf:early"])), attrs["ywf:verdict"], int(value(attrs["ywf:later"]))) == (1, "RolledBack", 2)
+
+
 def test_retry_attempts_are_separate_activities(save_dir):
     with yp.workflow("w", namespace=NS, save_dir=save_dir):
         for attempt in (1, 2):

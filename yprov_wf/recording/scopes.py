@@ -420,6 +420,7 @@ class TaskScope(_Scope):
             raise TypeError(f"workflow must be a WorkflowScope, got {type(workflow).__name__}")
         self._parent = workflow  # explicit workflow run (e.g. a task recorded from another thread)
         self._started = _time_or_none(started, "started")
+        self._bundle_written = False  # by close(); later attributes rewrite it
         self.inputs = [Path(p) for p in _paths(inputs, "inputs")]
         self.outputs = [Path(p) for p in _paths(outputs, "outputs")]
         self.params = dict(params or {})
@@ -531,18 +532,24 @@ class TaskScope(_Scope):
         return rec
 
     def set_attribute(self, name: str, value: Scalar) -> None:
-        """An engine-specific attribute of the task activity (e.g. an engine's own run id)."""
+        """An engine-specific attribute of the task activity (e.g. an engine's own run id); after the close,
+        as :meth:`amend`."""
+        self._set_attribute(name, value)
+        if self._bundle_written:
+            self.workflow.write_bundle(self.record)
+
+    def amend(self, **attributes: Scalar) -> None:
+        """Set attributes of the attempt, also after it closed (an engine's later verdict, e.g. a task rolled
+        back with its transaction): then its bundle is rewritten, and the workflow's collection says it too."""
+        for name, value in attributes.items():
+            self._set_attribute(name, value)
+        if self._bundle_written:
+            self.workflow.write_bundle(self.record)
+
+    def _set_attribute(self, name: str, value: Scalar) -> None:
         value = check_scalar(value, f"attribute {name!r}")
         self.attributes[_check_attribute(name)] = value
         self.record.attributes[name] = value
-
-    def amend(self, **attributes: Scalar) -> None:
-        """Set attributes of the attempt after it closed (an engine's later verdict, e.g. a task rolled back
-        with its transaction) and rewrite its bundle; the workflow's collection reads it when it closes."""
-        for name, value in attributes.items():
-            self.set_attribute(name, value)
-        if self.closed:
-            self.workflow.write_bundle(self.record)
 
     def close(self, status: str = COMPLETED, error: str | None = None, *, ended: float | None = None) -> None:
         """End the attempt; ``ended`` overrides the end time (an engine's own record of it)."""
@@ -565,7 +572,7 @@ class TaskScope(_Scope):
         self.emit("task_closed", {"status": status, "ended": ended, "error": error,
                                   "outputs": [encode(f) for f in outputs], "attributes": self.attributes})
         wf.generations.add(self.record.task_id, outputs, ended)
-        written = wf.write_bundle(self.record)
+        written = self._bundle_written = wf.write_bundle(self.record)
         self.journal.close()
         if written and not wf.broken:  # else recover rebuilds the bundle from the journal
             wf.io(_remove_journal, self.journal.path)
