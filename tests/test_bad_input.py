@@ -108,6 +108,8 @@ def test_bad_namespace_and_names(save_dir):
         yp.start_run(prov_user_namespace="not an iri", experiment_name="x", provenance_save_dir=save_dir)
     with pytest.raises(ValueError, match="workflow name"):
         yp.workflow("", namespace=NS)
+    with pytest.raises(TypeError, match="source_dir must be a folder path, got int"):
+        yp.workflow("w", namespace=NS, source_dir=3)
     with pytest.raises(TypeError):
         yp.task(3)
     with pytest.raises(ValueError, match="save_after_n_logs"):

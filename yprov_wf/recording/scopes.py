@@ -158,6 +158,8 @@ class WorkflowScope(_Scope):
         if engine_version is not None and not isinstance(engine_version, str):
             raise TypeError(f"engine_version must be a str, got {type(engine_version).__name__}")
         self.engine_version = engine_version
+        if source_dir is not None and not isinstance(source_dir, (str, os.PathLike)):
+            raise TypeError(f"source_dir must be a folder path, got {type(source_dir).__name__}")
         self.source_dir = Path(source_dir) if source_dir is not None else None
         if user is not None and not isinstance(user, bool):
             person(user)  # a bad user name fails here, naming it
