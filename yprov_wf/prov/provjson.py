@@ -205,10 +205,8 @@ class Bundle:
                 body[key] = _value(value)
 
     def _use_of(self, name: str) -> None:
-        """Declare the prefix of the qualified name ``name`` here, unless it is already (or never is)."""
-        prefix = name.partition(":")[0]
-        if prefix not in self.prefixes and prefix not in _IMPLICIT:
-            self._use(prefix)
+        """Declare the prefix of the qualified name ``name`` here (see :meth:`_use`)."""
+        self._use(name.partition(":")[0])
 
     def _add(self, kind: str, identifier: str, body: dict[str, Any]) -> None:
         records = self.records.setdefault(kind, {})
