@@ -323,6 +323,80 @@ def test_api_run_leaves_no_logger_filter_behind(api_runs):
     assert not [f for f in logger.filters if getattr(f, "__self__", None).__class__ is LogHandler]
 
 
+TWO_JOBS = """
+rule all:
+    input: "b.txt"
+rule a:
+    output: "a.txt"
+    shell: "echo a > {output}"
+rule b:
+    input: "a.txt"
+    output: "b.txt"
+    shell: "cat {input} > {output}"
+"""
+
+
+def test_as_the_only_plugin_nothing_it_recorded_goes_through_snakemakes_plugin_queue(tmp_path, monkeypatch):
+    """Snakemake's queue to its plugin handlers serves this one alone: records the filter took are not queued."""
+    import logging.handlers
+
+    queued: list[object] = []
+    enqueue = logging.handlers.QueueHandler.enqueue
+    monkeypatch.setattr(logging.handlers.QueueHandler, "enqueue",
+                        lambda self, record: (queued.append(getattr(record, "event", None)), enqueue(self, record)))
+    (tmp_path / "Snakefile").write_text(TWO_JOBS)
+    assert _api_run(tmp_path) is None
+    (run,) = run_dirs(tmp_path / "prov")
+    assert sorted(tasks_of(run)) == ["a", "all", "b"] and (run / "workflow.json").exists()
+    assert queued == []
+    from snakemake.logging import logger
+
+    assert not [h for h in logger.handlers for f in h.filters if getattr(f, "__module__", "").startswith(
+        "snakemake_logger_plugin_yprov")]
+
+
+COUNTING_PLUGIN = """
+import json, os
+from snakemake_interface_logger_plugins.base import LogHandlerBase
+
+class LogHandler(LogHandlerBase):
+    def __post_init__(self):
+        self.events = []
+
+    def emit(self, record):
+        self.events.append(str(getattr(record, "event", None)))
+
+    def close(self):
+        with open(os.environ["EVENTS_FILE"], "w") as f:
+            json.dump(self.events, f)
+        super().close()
+
+    writes_to_stream = writes_to_file = needs_rulegraph = False
+    has_filter = has_formatter = True
+"""
+
+
+def test_another_logger_plugin_beside_it_gets_every_event(tmp_path):
+    """With a second plugin handler the queue is shared: it gets what it gets without this plugin."""
+    plugins = tmp_path / "plugins" / "snakemake_logger_plugin_eventcount"
+    plugins.mkdir(parents=True)
+    (plugins / "__init__.py").write_text(COUNTING_PLUGIN)
+    seen = {}
+    for name, loggers in (("alone", ("eventcount",)), ("beside", ("eventcount", "yprov"))):
+        wd = tmp_path / name
+        wd.mkdir()
+        (wd / "Snakefile").write_text(TWO_JOBS)
+        env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations"), str(plugins.parent)]),
+               "EVENTS_FILE": str(wd / "events.json")}
+        out = snakemake_cli(wd, "-c", "1", "--logger", *loggers, "--logger-yprov-namespace", NS, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        seen[name] = json.loads((wd / "events.json").read_text())
+    assert seen["beside"].count(str(LogEvent.JOB_FINISHED)) == 3  # a, b and all
+    assert sorted(seen["beside"]) == sorted(seen["alone"])
+    (run,) = run_dirs(tmp_path / "beside" / "prov")
+    assert sorted(tasks_of(run)) == ["a", "all", "b"]
+
+
 # -- without the logger plugin; cluster-generic; settings; a broken provenance folder -----------------------
 
 def test_wrapper_without_the_plugin_writes_a_workflow_of_one_task(tmp_path):
