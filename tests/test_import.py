@@ -26,6 +26,20 @@ def test_public_names_are_imported_on_first_use(tmp_path):
     assert result.stdout.split("\n")[:2] == ["[]", "yprov_wf.api yprov_wf.readback True"]
 
 
+def test_recording_a_finished_task_loads_neither_metrics_nor_the_reader(tmp_path):
+    # what the Snakemake logger plugin does for each job and at the end: no metric store, no bundle reader
+    code = ("import sys, time\n"
+            "from yprov_wf.recording.scopes import WorkflowScope\n"
+            "with WorkflowScope('w', namespace='https://example.org/w/', save_dir='prov') as wf:\n"
+            "    now = time.time()\n"
+            "    wf.write_finished_task('job', started=now, ended=now, params={'n': 1})\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('yprov_wf.metrics', 'yprov_wf.prov.reading'))))\n")
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert len(list(tmp_path.glob("prov/w/*/tasks/*.json"))) == 1
+
+
 def test_every_public_name_resolves_and_type_checkers_see_the_same_names():
     import ast
     import importlib

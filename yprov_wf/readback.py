@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import WorkflowDir
-from yprov_wf.metrics import SeriesSummary
 from yprov_wf.recording.records import (
     AgentRecord,
     ArtifactRecord,
@@ -27,6 +26,7 @@ from yprov_wf.recording.records import (
     ModelVersionRecord,
     RunRecord,
     Scalar,
+    SeriesSummary,
     SourceRecord,
     TaskRecord,
     WorkflowRecord,

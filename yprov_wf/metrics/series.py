@@ -10,32 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from yprov_wf.metrics.rawlog import read_chunks
+from yprov_wf.recording.records import SeriesSummary
 
 _BATCH_POINTS = 1 << 20
-
-
-@dataclass(slots=True)
-class SeriesSummary:
-    """What a bundle says about one metric series. Statistics cover finite values only;
-    ``non_finite`` counts the NaN and ±inf points (they are kept in the data file)."""
-
-    key: str
-    context: str | None
-    count: int = 0
-    non_finite: int = 0
-    first: float | None = None
-    last: float | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    first_step: int | None = None
-    last_step: int | None = None
-    first_time: float | None = None
-    last_time: float | None = None
-    source: str | None = None  # where the values came from (yProv4ML's log_metric(..., source=))
 
 
 def finalize_series(log_path: Path | Sequence[Path], parquet_path: Path) -> list[SeriesSummary]:

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from yprov_wf.metrics import SeriesSummary
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.recording.records import (
     AgentRecord,
@@ -21,6 +20,7 @@ from yprov_wf.recording.records import (
     ModelVersionRecord,
     ParamRecord,
     RunRecord,
+    SeriesSummary,
     SourceRecord,
     TaskRecord,
     WorkflowRecord,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import open_creating_folder
-from yprov_wf.metrics import SeriesSummary
 from yprov_wf.recording.records import (
     ArtifactRecord,
     CommandRecord,
@@ -26,6 +25,7 @@ from yprov_wf.recording.records import (
     ModelVersionRecord,
     ParamRecord,
     RunRecord,
+    SeriesSummary,
     SourceRecord,
     TaskRecord,
     WorkflowRecord,

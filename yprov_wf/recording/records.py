@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from yprov_wf.metrics import SeriesSummary
-
 Scalar = str | int | float | bool | None
 
 RUNNING = "running"
@@ -145,6 +143,26 @@ class CommandRecord:
     cwd: str
     executable: str
     time: float = 0.0
+
+
+@dataclass(slots=True)
+class SeriesSummary:
+    """What a bundle says about one metric series. Statistics cover finite values only;
+    ``non_finite`` counts the NaN and ±inf points (they are kept in the data file)."""
+
+    key: str
+    context: str | None
+    count: int = 0
+    non_finite: int = 0
+    first: float | None = None
+    last: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    first_step: int | None = None
+    last_step: int | None = None
+    first_time: float | None = None
+    last_time: float | None = None
+    source: str | None = None  # where the values came from (yProv4ML's log_metric(..., source=))
 
 
 @dataclass(slots=True)

@@ -608,13 +608,18 @@ def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord, known: Mapping[st
     read back."""
     from yprov_wf.distributed import missing_ranks
     from yprov_wf.prov.mapping import to_json, workflow_document
-    from yprov_wf.prov.reading import read_task_file
 
     known = known or {}
-    tasks = [known.get(p.stem) or read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
+    tasks = [known.get(p.stem) or _read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
     tasks += missing_ranks(tasks)
     tasks.sort(key=lambda t: (t.started, t.task_id))
     atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks, wdir.root)))
+
+
+def _read_task_file(path: Path) -> TaskRecord:
+    from yprov_wf.prov.reading import read_task_file  # only for bundles another process wrote
+
+    return read_task_file(path)
 
 
 def _remove_journal(path: Path, last: bool = False) -> None:
