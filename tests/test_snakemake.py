@@ -332,7 +332,7 @@ rule a:
 rule b:
     input: "a.txt"
     output: "b.txt"
-    shell: "cat {input} > {output}"
+    shell: "cat {input} {input} > {output}"
 """
 
 
@@ -490,17 +490,7 @@ def test_invalid_settings_get_snakemakes_own_clear_error(tmp_path, option, bad):
 
 def test_unwritable_provenance_folder_never_fails_snakemake(tmp_path):
     (tmp_path / "prov").write_text("a file where the folder should be")
-    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
-        rule all:
-            input: "b.txt"
-        rule a:
-            output: "a.txt"
-            shell: "echo a > {output}"
-        rule b:
-            input: "a.txt"
-            output: "b.txt"
-            shell: "cat {input} {input} > {output}"
-    """))
+    (tmp_path / "Snakefile").write_text(TWO_JOBS)
     result = snakemake_cli(tmp_path, "-c", "1", "--logger", "yprov", "--logger-yprov-namespace", NS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "b.txt").read_text() == "a\na\n"
