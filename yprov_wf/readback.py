@@ -16,20 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import WorkflowDir
-from yprov_wf.recording.records import (
-    AgentRecord,
+from yprov_wf.recording.records import AgentRecord, DataRecord, Scalar, TaskRecord, WorkflowRecord
+from yprov_wf.recording.run_records import (
     ArtifactRecord,
     CommandRecord,
-    DataRecord,
     DatasetRecord,
     ModelRecord,
     ModelVersionRecord,
     RunRecord,
-    Scalar,
     SeriesSummary,
     SourceRecord,
-    TaskRecord,
-    WorkflowRecord,
 )
 from yprov_wf.recording.summary import load_workflow_runs
 

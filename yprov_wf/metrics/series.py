@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from yprov_wf.metrics.rawlog import read_chunks
-from yprov_wf.recording.records import SeriesSummary
+from yprov_wf.recording.run_records import SeriesSummary
 
 _BATCH_POINTS = 1 << 20
 

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_from_bytes
 
 from yprov_wf.collectors.energy import rollup
@@ -38,16 +38,11 @@ from yprov_wf.prov.provjson import (
     QName,
 )
 from yprov_wf.recording.agents import is_iri
-from yprov_wf.recording.records import (
-    MISSING,
-    AgentRecord,
-    DataRecord,
-    ParamRecord,
-    RunRecord,
-    TaskRecord,
-    WorkflowRecord,
-)
+from yprov_wf.recording.records import MISSING, AgentRecord, DataRecord, ParamRecord, TaskRecord, WorkflowRecord
 from yprov_wf.values import clean_text
+
+if TYPE_CHECKING:
+    from yprov_wf.recording.run_records import RunRecord
 
 
 def task_document(task: TaskRecord, root: Path | None = None) -> Document:

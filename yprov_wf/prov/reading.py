@@ -10,20 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.prov import vocabulary as v
-from yprov_wf.recording.records import (
-    AgentRecord,
+from yprov_wf.recording.records import AgentRecord, DataRecord, ParamRecord, TaskRecord, WorkflowRecord
+from yprov_wf.recording.run_records import (
     ArtifactRecord,
     CommandRecord,
-    DataRecord,
     DatasetRecord,
     ModelRecord,
     ModelVersionRecord,
-    ParamRecord,
     RunRecord,
     SeriesSummary,
     SourceRecord,
-    TaskRecord,
-    WorkflowRecord,
 )
 
 _TIMES = {"prov:startTime", "prov:endTime"}

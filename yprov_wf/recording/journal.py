@@ -16,29 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import open_creating_folder
-from yprov_wf.recording.records import (
-    ArtifactRecord,
-    CommandRecord,
-    DataRecord,
-    DatasetRecord,
-    ModelRecord,
-    ModelVersionRecord,
-    ParamRecord,
-    RunRecord,
-    SeriesSummary,
-    SourceRecord,
-    TaskRecord,
-    WorkflowRecord,
-)
-
-_RUN_LISTS = {
-    "param": ("params", ParamRecord),
-    "artifact": ("artifacts", ArtifactRecord),
-    "model_version": ("model_versions", ModelVersionRecord),
-    "model": ("models", ModelRecord),
-    "dataset": ("datasets", DatasetRecord),
-    "source": ("sources", SourceRecord),
-}
+from yprov_wf.recording.records import DataRecord, ParamRecord, TaskRecord, WorkflowRecord
 
 
 class Journal:
@@ -114,7 +92,9 @@ def decode(cls: type, data: dict[str, Any]) -> Any:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    from yprov_wf.recording import run_records  # the names TaskRecord.runs refers to
+
+    return typing.get_type_hints(cls, localns=vars(run_records))
 
 
 def _decode_value(hint: Any, value: Any) -> Any:
@@ -147,22 +127,43 @@ def apply(task: TaskRecord | None, event: dict[str, Any]) -> TaskRecord:
         task.status, task.ended, task.error = event["status"], event["ended"], event.get("error")
         task.outputs.extend(decode(DataRecord, f) for f in event.get("outputs", ()))
         task.attributes.update(event.get("attributes", {}))
-    elif kind == "run_opened":
-        task.runs.append(decode(RunRecord, event))
-    elif kind == "run_closed":
-        run = task.run(event["run_id"])
-        run.status, run.ended, run.error = event["status"], event["ended"], event.get("error")
-        run.series = [decode(SeriesSummary, s) for s in event.get("series", ())]
-        mf = event.get("metrics_file")
-        run.metrics_file = decode(DataRecord, mf) if mf else None
-    elif kind == "command":
-        task.run(event["run_id"]).command = decode(CommandRecord, event)
-    elif kind in _RUN_LISTS:
-        attr, cls = _RUN_LISTS[kind]
-        getattr(task.run(event["run_id"]), attr).append(decode(cls, event))
+    elif kind in _RUN_EVENTS:
+        _apply_run_event(task, kind, event)
     else:
         raise ValueError(f"unknown journal event {kind!r}")
     return task
+
+
+# an ML run's list events: the run's list each appends to, and the record (in run_records) it holds
+_RUN_LISTS = {
+    "param": ("params", "ParamRecord"),
+    "artifact": ("artifacts", "ArtifactRecord"),
+    "model_version": ("model_versions", "ModelVersionRecord"),
+    "model": ("models", "ModelRecord"),
+    "dataset": ("datasets", "DatasetRecord"),
+    "source": ("sources", "SourceRecord"),
+}
+_RUN_EVENTS = frozenset({"run_opened", "run_closed", "command", *_RUN_LISTS})
+
+
+def _apply_run_event(task: TaskRecord, kind: str, event: dict[str, Any]) -> None:
+    """An event of an ML run inside the task (only tasks that ran one load the ML-run records)."""
+    from yprov_wf.recording import run_records as r
+
+    if kind == "run_opened":
+        task.runs.append(decode(r.RunRecord, event))
+        return
+    run = task.run(event["run_id"])
+    if kind == "run_closed":
+        run.status, run.ended, run.error = event["status"], event["ended"], event.get("error")
+        run.series = [decode(r.SeriesSummary, s) for s in event.get("series", ())]
+        mf = event.get("metrics_file")
+        run.metrics_file = decode(DataRecord, mf) if mf else None
+    elif kind == "command":
+        run.command = decode(r.CommandRecord, event)
+    else:
+        attr, cls = _RUN_LISTS[kind]
+        getattr(run, attr).append(decode(getattr(r, cls), event))
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

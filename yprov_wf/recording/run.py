@@ -21,11 +21,10 @@ from yprov_wf.recording import current
 from yprov_wf.recording.copying import copy_in, write_atomically
 from yprov_wf.recording.journal import encode
 from yprov_wf.recording.params import add_param
-from yprov_wf.recording.records import (
-    COMPLETED,
+from yprov_wf.recording.records import COMPLETED, DataRecord
+from yprov_wf.recording.run_records import (
     ArtifactRecord,
     CommandRecord,
-    DataRecord,
     DatasetRecord,
     ModelRecord,
     ModelVersionRecord,

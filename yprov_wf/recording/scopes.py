@@ -606,12 +606,14 @@ def write_workflow_file(wdir: WorkflowDir, wf: WorkflowRecord, known: Mapping[st
     """workflow.json from the workflow record and every task file present (any process wrote them);
     ``known``: the records of task files this process wrote, by task id, taken as they are rather than
     read back."""
-    from yprov_wf.distributed import missing_ranks
     from yprov_wf.prov.mapping import to_json, workflow_document
 
     known = known or {}
     tasks = [known.get(p.stem) or _read_task_file(p) for p in sorted((wdir.root / "tasks").glob("*.json"))]
-    tasks += missing_ranks(tasks)
+    if any(t.attributes.get("distributedGroup") for t in tasks):  # only a distributed step's ranks can be missing
+        from yprov_wf.distributed import missing_ranks
+
+        tasks += missing_ranks(tasks)
     tasks.sort(key=lambda t: (t.started, t.task_id))
     atomic_write(wdir.workflow_file, to_json(workflow_document(wf, tasks, wdir.root)))
 

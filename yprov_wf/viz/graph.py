@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.prov import dataflow
-from yprov_wf.recording.records import COMPLETED, FAILED, RUNNING, RunRecord, TaskRecord, WorkflowRecord
+from yprov_wf.recording.records import COMPLETED, FAILED, RUNNING, TaskRecord, WorkflowRecord
+from yprov_wf.recording.run_records import RunRecord
 from yprov_wf.viz.runs import series_name
 
 LEVELS = ("workflow", "task", "run")

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from yprov_wf.layout import WorkflowDir
-from yprov_wf.recording.records import RunRecord, Scalar, TaskRecord, WorkflowRecord
+from yprov_wf.recording.records import Scalar, TaskRecord, WorkflowRecord
+from yprov_wf.recording.run_records import RunRecord
 
 WorkflowRun = tuple[WorkflowRecord, list[TaskRecord], Path]
 
