@@ -66,6 +66,11 @@ class WorkflowDir:
     def task_journal(self, task_id: str) -> Path:
         return self.root / "journal" / f"{task_id}.jsonl"
 
+    def has_task(self, task_id: str) -> bool:
+        """Whether a task of this id has a bundle or a journal here (string paths: it is on every task's path)."""
+        root = os.fspath(self.root)
+        return os.path.exists(f"{root}/tasks/{task_id}.json") or os.path.exists(f"{root}/journal/{task_id}.jsonl")
+
     def metrics_log(self, run_id: str) -> Path:
         return self.root / "metrics" / f"{run_id}.ylog"
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -35,6 +36,7 @@ from yprov_wf.prov.provjson import (
     PROV_VALUE,
     Bundle,
     Document,
+    Namespace,
     QName,
 )
 from yprov_wf.recording.agents import is_iri
@@ -111,27 +113,29 @@ def to_json(doc: Document) -> bytes:
         return clean_text(text).encode("utf-8")
 
 
-class _Ywf:
-    """The ``ywf`` namespace of one document, with the folder its relative paths are relative to."""
+class _Ywf(dict):
+    """The ``ywf`` names of the documents of one prefix and one folder (``root``: what relative paths are
+    relative to). Attribute names recur in every element: each is made once, then ``ywf[name]`` is a dict
+    lookup."""
 
-    _names: dict[tuple[str, str], QName] = {}  # attribute names recur in every element: made once
-
-    def __init__(self, namespace: Any, root: Path | None) -> None:
+    def __init__(self, namespace: Namespace, root: Path | None) -> None:
+        super().__init__()
         self.namespace, self.root = namespace, root
 
-    def __getitem__(self, name: str) -> QName:
-        key = (self.namespace.prefix, name)
-        qname = self._names.get(key)
-        if qname is None:
-            qname = self._names[key] = self.namespace[name]
+    def __missing__(self, name: str) -> QName:
+        qname = self[name] = self.namespace[name]
         return qname
+
+
+@functools.lru_cache(maxsize=64)
+def _ywf(prefix: str, root: Path | None) -> _Ywf:
+    return _Ywf(Namespace(prefix, v.YWF_URI), Path(root).absolute() if root is not None else None)
 
 
 def _document(namespace: str, root: Path | None) -> tuple[Document, Any, _Ywf]:
     doc = Document()
     user = doc.add_namespace(v.USER_PREFIX, namespace)
-    ywf = _Ywf(doc.add_namespace(v.YWF_PREFIX, v.YWF_URI), Path(root).absolute() if root is not None else None)
-    return doc, user, ywf
+    return doc, user, _ywf(doc.add_namespace(v.YWF_PREFIX, v.YWF_URI).prefix, root)
 
 
 def location_iri(path: str, root: Path | None) -> str | None:

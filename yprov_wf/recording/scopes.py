@@ -247,13 +247,11 @@ class WorkflowScope(_Scope):
     def claim_task_id(self, task_id: str) -> str:
         """``task_id``, or ``task_id-2``, ``-3``… when a task of this workflow run already has it (here or
         on disk): two tasks given one id are both kept, with a warning, rather than one overwriting the other."""
-        def on_disk(candidate: str) -> bool:
-            return self.dir.task_file(candidate).exists() or self.dir.task_journal(candidate).exists()
         candidate, n = task_id, 1
         while True:
             # the disk is looked at without the lock (a stat lets other threads run, and they would queue
             # on it); the lock only makes taking the id from this process's set atomic
-            if candidate not in self._written_ids and not on_disk(candidate):
+            if candidate not in self._written_ids and not self.dir.has_task(candidate):
                 with self._claim_lock:
                     if candidate not in self._written_ids:
                         self._written_ids.add(candidate)
