@@ -49,7 +49,10 @@ def check_time(value: Any, what: str) -> float:
 def check_scalar(value: Any, what: str) -> Scalar:
     """An attribute value as a JSON scalar: str/int/float/bool/None, numpy scalars and paths converted;
     other types (bytes, containers, objects) are a TypeError naming ``what``."""
-    if value is None or isinstance(value, bool):
+    cls = type(value)
+    if cls is int or cls is float or cls is bool or value is None:  # most values: as they are
+        return value
+    if isinstance(value, bool):
         return value
     if isinstance(value, str):
         return check_text(value, what)

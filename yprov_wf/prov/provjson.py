@@ -245,4 +245,7 @@ class Document(Bundle):
 
     def to_json(self) -> str:
         """Compact PROV-JSON text (``python -m json.tool`` pretty-prints it)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return _ENCODER.encode(self.to_dict())
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)  # a document is a tree of plain values
