@@ -52,8 +52,6 @@ def check_scalar(value: Any, what: str) -> Scalar:
     cls = type(value)
     if cls is int or cls is float or cls is bool or value is None:  # most values: as they are
         return value
-    if isinstance(value, bool):
-        return value
     if isinstance(value, str):
         return check_text(value, what)
     if isinstance(value, numbers.Integral):
