@@ -12,7 +12,7 @@ import pytest
 
 import yprov_wf as yp
 from tests.conftest import NS, REPO, bundle_of, by_type, load, only_run_dir, run_python
-from yprov_wf.collectors.energy import rollup
+from yprov_wf.collectors.energy_fields import rollup
 from yprov_wf.environment import _head_commit, _platform, environment_variables, installed_packages
 from yprov_wf.prov.reading import literal
 

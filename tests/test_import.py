@@ -28,7 +28,7 @@ def test_public_names_are_imported_on_first_use(tmp_path):
 
 def test_recording_a_finished_task_loads_neither_metrics_nor_the_reader(tmp_path):
     # what the Snakemake logger plugin does for each job and at the end: no metric store, no bundle reader,
-    # no ML-run records, no distributed-training helpers
+    # no ML-run records, no distributed-training helpers, no energy meter (energy is off)
     code = ("import sys, time\n"
             "from yprov_wf.recording.scopes import WorkflowScope\n"
             "with WorkflowScope('w', namespace='https://example.org/w/', save_dir='prov') as wf:\n"
@@ -36,7 +36,7 @@ def test_recording_a_finished_task_loads_neither_metrics_nor_the_reader(tmp_path
             "    wf.write_finished_task('job', started=now, ended=now, params={'n': 1})\n"
             "print(sorted(m for m in sys.modules if m.startswith(('yprov_wf.metrics', 'yprov_wf.prov.reading',\n"
             "                                                    'yprov_wf.recording.run_records',\n"
-            "                                                    'yprov_wf.distributed'))))\n")
+            "                                                    'yprov_wf.distributed')) or m == 'yprov_wf.collectors.energy'))\n")
     result = run_python(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -187,6 +187,7 @@ class WorkflowRecorder:
             rule = str(ev.get("rule_name") or "job")
             inputs = [_strip(f) for f in ev.get("input") or ()]
             outputs = [_strip(f) for f in ev.get("output") or ()]
+            logs = [_strip(f) for f in ev.get("log") or ()]
             attrs: dict[str, Scalar] = {
                 "engine": "snakemake", "rule": rule, "snakemakeJobId": jobid,
                 "jobKey": job_key(rule, outputs, inputs),
@@ -195,16 +196,16 @@ class WorkflowRecorder:
                 "threads": ev.get("threads"), "resources": json.dumps(_resources(ev.get("resources")), sort_keys=True),
                 "shellCommand": _text(ev.get("shellcmd")), "reason": _text(ev.get("reason")),
                 "message": _text(ev.get("rule_msg")), "local": ev.get("local"),
-                "logFiles": json.dumps([_strip(f) for f in ev.get("log") or ()]), "recordedBy": "logger",
+                "logFiles": json.dumps(logs), "recordedBy": "logger",
                 **self._groups.get(jobid, {}),
             }
-            for rec in self._jobs_inputs(ev, inputs):
+            records = self._jobs_inputs(ev, inputs)
+            for rec in records:
                 if rec.kind is not None and rec.path is not None:
                     self._transient[rec.path] = rec
             self._jobs[jobid] = _Job(
                 jobid=jobid, rule=rule, attempt=attempt, started=when, key=attrs["jobKey"],
-                inputs=self._jobs_inputs(ev, inputs), outputs=outputs,
-                logs=[_strip(f) for f in ev.get("log") or ()], params=dict(ev.get(JOB_PARAMS) or {}),
+                inputs=records, outputs=outputs, logs=logs, params=dict(ev.get(JOB_PARAMS) or {}),
                 attributes={k: v for k, v in attrs.items() if v is not None and v != ""},
                 records_itself=can_record_itself(ev),
             )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_from_bytes
 
-from yprov_wf.collectors.energy import rollup
+from yprov_wf.collectors.energy_fields import rollup
 from yprov_wf.prov import dataflow
 from yprov_wf.prov import vocabulary as v
 from yprov_wf.prov.provjson import (

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from yprov_wf import describe
-from yprov_wf.collectors.energy import COUNTRY_ENV, ENERGY_ENV, check_country, energy_enabled, energy_meter
+from yprov_wf.collectors.energy_fields import COUNTRY_ENV, ENERGY_ENV, check_country, energy_enabled
 from yprov_wf.collectors.registry import warn_once
 from yprov_wf.collectors.run_collectors import check_interval, check_names
 from yprov_wf.environment import InBackground, runtime_environment
@@ -209,6 +209,8 @@ class WorkflowScope(_Scope):
         )
         self._slow_env = InBackground(self.source_dir) if self.owner else None
         if energy_enabled(self.energy):  # start the process's tracker now, in the background
+            from yprov_wf.collectors.energy import energy_meter
+
             energy_meter(self.energy_country).start()
         self.journal = Journal(self.dir.workflow_journal)
         if self.owner:
